@@ -1,0 +1,272 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything a supervisor or a node needs to know. The supervisor
+// parses it once from flags and SWARM_* variables and hands it to every node
+// as an explicit argument list (nodeArgs), so a node never has to guess what
+// its supervisor was told.
+type config struct {
+	nodes              int
+	bootstrap          []string
+	topics             []string
+	group              string
+	instanceID         string
+	balancer           string
+	sessionTimeout     time.Duration
+	reportInterval     time.Duration
+	initialOffset      string
+	nodeReportTimeout  time.Duration
+	nodeRestartTimeout time.Duration
+	shutdownTimeout    time.Duration
+	memoryLimitMiB     int64
+	pollingTTL         time.Duration
+	consumingTTL       time.Duration
+	handler            string
+	logFormat          string
+	logLevel           string
+	demo               bool
+	demoRecords        int
+	version            bool
+	help               bool
+}
+
+// usageError is invalid input from the user: one line, exit 2, nothing spawned.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// newFlagSet binds every flag to cfg. It is used by parseConfig and by usage
+// so the help text and the parser cannot drift apart.
+func newFlagSet(cfg *config) *flag.FlagSet {
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("swarm", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // we print one line ourselves, never the whole usage
+	fs.IntVar(&cfg.nodes, "nodes", runtime.NumCPU(), "number of node processes")
+	fs.Func("bootstrap", "comma-separated Kafka `host:port` list (default 127.0.0.1:9092)", func(s string) error {
+		cfg.bootstrap = splitList(s)
+		return nil
+	})
+	fs.Func("topics", "comma-separated `topics` to consume (required)", func(s string) error {
+		cfg.topics = splitList(s)
+		return nil
+	})
+	fs.StringVar(&cfg.group, "group", "swarm", "consumer group id")
+	fs.StringVar(&cfg.instanceID, "instance-id", host, "static membership prefix: node N uses <prefix>_N_0; empty disables static membership")
+	fs.StringVar(&cfg.balancer, "balancer", "cooperative-sticky", "group balancer: cooperative-sticky | range | sticky | roundrobin")
+	fs.DurationVar(&cfg.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (heartbeat every third of it)")
+	fs.DurationVar(&cfg.reportInterval, "report-interval", 10*time.Second, "how often a node reports its health")
+	fs.StringVar(&cfg.initialOffset, "initial-offset", "earliest", "where a group with no commits starts: earliest | latest")
+	fs.DurationVar(&cfg.nodeReportTimeout, "node-report-timeout", 60*time.Second, "a node silent this long is stopped as hanging")
+	fs.DurationVar(&cfg.nodeRestartTimeout, "node-restart-timeout", 5*time.Second, "delay before a dead node is started again (0 allowed)")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 60*time.Second, "time a node gets between TERM and KILL")
+	fs.Int64Var(&cfg.memoryLimitMiB, "memory-limit", 0, "node RSS limit in MiB (0 = off)")
+	fs.DurationVar(&cfg.pollingTTL, "polling-ttl", 5*time.Minute, "a node that has not polled for this long reports status 1")
+	fs.DurationVar(&cfg.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
+	fs.StringVar(&cfg.handler, "handler", "print", "built-in handler: print | discard | burn=N")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
+	fs.BoolVar(&cfg.demo, "demo", false, "run against an embedded demo broker and show progress")
+	fs.IntVar(&cfg.demoRecords, "demo-records", 200000, "records the demo produces")
+	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
+	fs.BoolVar(&cfg.help, "h", false, "print usage and exit")
+	fs.BoolVar(&cfg.help, "help", false, "print usage and exit")
+	return fs
+}
+
+// parseConfig reads flags, then SWARM_<NAME> variables for flags not given
+// (a flag wins over the environment), then validates.
+func parseConfig(args []string, getenv func(string) string) (*config, error) {
+	cfg := &config{bootstrap: []string{"127.0.0.1:9092"}}
+	fs := newFlagSet(cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			cfg.help = true
+			return cfg, nil
+		}
+		return nil, usagef("%s", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || envErr != nil || f.Name == "h" || f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usagef("%s=%q: %v", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if cfg.help || cfg.version {
+		return cfg, nil
+	}
+	return cfg, cfg.validate()
+}
+
+// envName maps a flag name to its environment variable: node-report-timeout
+// becomes SWARM_NODE_REPORT_TIMEOUT.
+func envName(flagName string) string {
+	return "SWARM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// validate rejects every value that could only fail later, after processes
+// were spawned. Each error names the flag.
+func (c *config) validate() error {
+	if c.nodes < 1 {
+		return usagef("-nodes: must be at least 1, got %d", c.nodes)
+	}
+	if c.nodes > 1024 {
+		return usagef("-nodes: at most 1024 nodes on one host, got %d", c.nodes)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		pos  bool
+	}{
+		{"session-timeout", c.sessionTimeout, true},
+		{"report-interval", c.reportInterval, true},
+		{"node-report-timeout", c.nodeReportTimeout, true},
+		{"node-restart-timeout", c.nodeRestartTimeout, false},
+		{"shutdown-timeout", c.shutdownTimeout, true},
+		{"polling-ttl", c.pollingTTL, true},
+		{"consuming-ttl", c.consumingTTL, true},
+	} {
+		if d.v < 0 || (d.pos && d.v == 0) {
+			return usagef("-%s: must be %s, got %s", d.name, map[bool]string{true: "positive", false: "zero or positive"}[d.pos], d.v)
+		}
+	}
+	if c.reportInterval >= c.nodeReportTimeout {
+		return usagef("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout)
+	}
+	if c.memoryLimitMiB < 0 {
+		return usagef("-memory-limit: must be zero (off) or a number of MiB, got %d", c.memoryLimitMiB)
+	}
+	if !c.demo {
+		if len(c.topics) == 0 {
+			return usagef("-topics: at least one topic is required")
+		}
+		if len(c.bootstrap) == 0 {
+			return usagef("-bootstrap: at least one host:port is required")
+		}
+		for _, b := range c.bootstrap {
+			if err := checkHostPort(b); err != nil {
+				return usagef("-bootstrap: %q: %v", b, err)
+			}
+		}
+	}
+	if strings.TrimSpace(c.group) == "" {
+		return usagef("-group: must not be empty")
+	}
+	if strings.ContainsAny(c.instanceID, " \t\n") {
+		return usagef("-instance-id: must not contain white space, got %q", c.instanceID)
+	}
+	switch c.balancer {
+	case "cooperative-sticky", "range", "sticky", "roundrobin":
+	default:
+		return usagef("-balancer: must be cooperative-sticky, range, sticky or roundrobin, got %q", c.balancer)
+	}
+	switch c.initialOffset {
+	case "earliest", "latest":
+	default:
+		return usagef("-initial-offset: must be earliest or latest, got %q", c.initialOffset)
+	}
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return usagef("-log-format: must be text or json, got %q", c.logFormat)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return usagef("-log-level: %v", err)
+	}
+	if _, err := newHandler(c.handler, io.Discard); err != nil {
+		return usagef("-handler: %v", err)
+	}
+	if c.demoRecords < 1 {
+		return usagef("-demo-records: must be at least 1, got %d", c.demoRecords)
+	}
+	return nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// nodeArgs renders the node-relevant part of the config as explicit flags, so
+// a node sees exactly what the supervisor validated, whatever its environment.
+func (c *config) nodeArgs() []string {
+	return []string{
+		"-nodes=" + strconv.Itoa(c.nodes),
+		"-bootstrap=" + strings.Join(c.bootstrap, ","),
+		"-topics=" + strings.Join(c.topics, ","),
+		"-group=" + c.group,
+		"-instance-id=" + c.instanceID,
+		"-balancer=" + c.balancer,
+		"-session-timeout=" + c.sessionTimeout.String(),
+		"-report-interval=" + c.reportInterval.String(),
+		"-initial-offset=" + c.initialOffset,
+		"-node-report-timeout=" + c.nodeReportTimeout.String(),
+		"-node-restart-timeout=" + c.nodeRestartTimeout.String(),
+		"-shutdown-timeout=" + c.shutdownTimeout.String(),
+		"-memory-limit=" + strconv.FormatInt(c.memoryLimitMiB, 10),
+		"-polling-ttl=" + c.pollingTTL.String(),
+		"-consuming-ttl=" + c.consumingTTL.String(),
+		"-handler=" + c.handler,
+		"-log-format=" + c.logFormat,
+		"-log-level=" + c.logLevel,
+	}
+}
+
+// printUsage writes the full help text (only on -h).
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: swarm [flags]\n\nRuns one Kafka consumer group as a supervised swarm of node processes.\nEvery flag can also be set as SWARM_<NAME> (upper case, dashes as underscores); a flag wins.\n\nFlags:\n")
+	fs := newFlagSet(&config{})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// pollWait bounds one PollFetches call, so an idle node still completes a
+// loop turn regularly and a stuck loop (not an empty topic) is what
+// -polling-ttl detects.
+const pollWait = time.Second
+
+// instanceID is Karafka's static membership mapping: <prefix>_<node>_<route>.
+func instanceID(prefix string, node, route int) string {
+	return prefix + "_" + strconv.Itoa(node) + "_" + strconv.Itoa(route)
+}
+
+// clientOpts builds the franz-go options shared by every node of a route.
+func clientOpts(cfg *config, nodeID int, log *slog.Logger) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.bootstrap...),
+		kgo.ClientID(cfg.group + "-node-" + strconv.Itoa(nodeID)),
+		kgo.ConsumerGroup(cfg.group),
+		kgo.ConsumeTopics(cfg.topics...),
+		kgo.SessionTimeout(cfg.sessionTimeout),
+		// franz-go requires the heartbeat well inside the session; a third
+		// is Kafka's own recommendation and lets tests use short sessions.
+		kgo.HeartbeatInterval(cfg.sessionTimeout / 3),
+		kgo.Balancers(balancer(cfg.balancer)),
+		// At-least-once: only records the handler finished are marked, only
+		// marks are committed (every second, on revoke, and at close).
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.WithLogger(kgoLogger{log: log}),
+	}
+	if cfg.initialOffset == "latest" {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	} else {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	}
+	if cfg.instanceID != "" {
+		opts = append(opts, kgo.InstanceID(instanceID(cfg.instanceID, nodeID, 0)))
+	}
+	return opts
+}
+
+func balancer(name string) kgo.GroupBalancer {
+	switch name {
+	case "range":
+		return kgo.RangeBalancer()
+	case "sticky":
+		return kgo.StickyBalancer()
+	case "roundrobin":
+		return kgo.RoundRobinBalancer()
+	default:
+		return kgo.CooperativeStickyBalancer()
+	}
+}
+
+// consumer is the node's poll loop over one franz-go group client.
+type consumer struct {
+	cl      *kgo.Client
+	h       recordHandler
+	health  *nodeHealth
+	log     *slog.Logger
+	topics  []string
+	handled atomic.Int64
+}
+
+func newConsumer(cfg *config, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
+	cl, err := kgo.NewClient(clientOpts(cfg, nodeID, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	return &consumer{cl: cl, h: h, health: health, log: log, topics: cfg.topics}, nil
+}
+
+// run polls and handles until ctx is cancelled (stop) or an error. quiet is
+// checked between polls: a quiet node keeps its membership (heartbeats run
+// on their own) but takes no records. It always leaves the client closed
+// with every handled record committed, as far as the broker allows.
+func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
+	defer c.close()
+	var lastErr time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-quiet:
+			c.health.quiet.Store(true)
+			c.cl.AllowRebalance()
+			c.log.Info("app.quiet")
+			<-ctx.Done()
+			return nil
+		default:
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
+		fetches := c.cl.PollFetches(pollCtx)
+		cancel()
+		now := time.Now()
+		c.health.polled(now)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			// A missing topic or a lost broker repeats on every poll:
+			// one line a second is enough to see it.
+			if now.Sub(lastErr) >= time.Second {
+				lastErr = now
+				c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		if recs := fetches.Records(); len(recs) > 0 {
+			c.health.beginBatch(now)
+			done, err := c.h.handle(recs)
+			c.health.endBatch()
+			c.cl.MarkCommitRecords(recs[:done]...)
+			c.handled.Add(int64(done))
+			if err != nil {
+				c.cl.AllowRebalance()
+				return fmt.Errorf("handle records: %w", err)
+			}
+		}
+		// Rebalances wait while a batch is in hand, so a revoke commits
+		// exactly what was handled and nothing is handled twice locally.
+		c.cl.AllowRebalance()
+	}
+}
+
+// close commits the marks synchronously, then leaves. With static
+// membership franz-go sends no LeaveGroup, so a restarted node with the
+// same instance id gets its partitions back without a rebalance.
+func (c *consumer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
+		c.log.Error("commit handled offsets", "err", err)
+	}
+	c.cl.CloseAllowingRebalance()
+}
+
+// kgoLogger routes franz-go's logs into slog at warn and above only: its
+// info level is chatty about every rebalance step.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
+	lv := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		lv = slog.LevelError
+	}
+	l.log.Log(context.Background(), lv, "kafka: "+msg, kv...)
+}

@@ -1,0 +1,86 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recordHandler is how records reach user code. handle gets one polled
+// batch and returns how many of its records, in order, are done; only
+// those are committed.
+type recordHandler interface {
+	handle(recs []*kgo.Record) (done int, err error)
+	close() error
+}
+
+// newHandler parses -handler.
+func newHandler(spec string, out io.Writer) (recordHandler, error) {
+	switch {
+	case spec == "print":
+		return &printHandler{w: bufio.NewWriterSize(out, 64<<10)}, nil
+	case spec == "discard":
+		return discardHandler{}, nil
+	case strings.HasPrefix(spec, "burn="):
+		n, err := strconv.Atoi(strings.TrimPrefix(spec, "burn="))
+		if err != nil || n < 1 || n > 10_000_000 {
+			return nil, fmt.Errorf("burn=N wants N from 1 to 10000000, got %q", spec)
+		}
+		return burnHandler{rounds: n}, nil
+	}
+	return nil, fmt.Errorf("unknown handler %q (want print, discard or burn=N)", spec)
+}
+
+// discardHandler does nothing: the floor for throughput measurements.
+type discardHandler struct{}
+
+func (discardHandler) handle(recs []*kgo.Record) (int, error) { return len(recs), nil }
+func (discardHandler) close() error                           { return nil }
+
+// burnHandler hashes each value N times: CPU-bound stand-in for real work.
+type burnHandler struct{ rounds int }
+
+// burnSink keeps the compiler from proving the hashing useless.
+var burnSink byte
+
+func (b burnHandler) handle(recs []*kgo.Record) (int, error) {
+	for _, r := range recs {
+		sum := sha256.Sum256(r.Value)
+		for i := 1; i < b.rounds; i++ {
+			sum = sha256.Sum256(sum[:])
+		}
+		burnSink ^= sum[0]
+	}
+	return len(recs), nil
+}
+func (burnHandler) close() error { return nil }
+
+// printHandler writes one line per record, like kcat's
+// -f '%t [%p] at offset %o: key %k: %s\n'.
+type printHandler struct{ w *bufio.Writer }
+
+func (p *printHandler) handle(recs []*kgo.Record) (int, error) {
+	for _, r := range recs {
+		fmt.Fprintf(p.w, "%s [%d] at offset %d: key %s: %s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+	}
+	// A record counts as handled only once its line is out.
+	if err := p.w.Flush(); err != nil {
+		return 0, fmt.Errorf("print records: %w", err)
+	}
+	return len(recs), nil
+}
+
+func (p *printHandler) close() error {
+	if err := p.w.Flush(); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		return fmt.Errorf("flush printed records: %w", err)
+	}
+	return nil
+}

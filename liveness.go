@@ -1,0 +1,162 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nodeHealth is what the consumer tells the reporter. Plain atomics: the
+// consumer must never wait on the reporter, nor the reporter on a record.
+type nodeHealth struct {
+	lastPoll   atomic.Int64 // unix ns of the last return from PollFetches
+	batchStart atomic.Int64 // unix ns when the running batch began; 0 when idle
+	quiet      atomic.Bool  // quiet nodes do not poll, so they cannot stall
+}
+
+func (h *nodeHealth) polled(now time.Time) { h.lastPoll.Store(now.UnixNano()) }
+func (h *nodeHealth) beginBatch(now time.Time) {
+	h.batchStart.Store(now.UnixNano())
+}
+func (h *nodeHealth) endBatch() { h.batchStart.Store(0) }
+
+// status computes the node's health as the protocol defines it; the worst
+// condition wins.
+func (h *nodeHealth) status(cfg *config, now time.Time, rssBytes int64) int {
+	st := statusHealthy
+	start := h.batchStart.Load()
+	if start == 0 && !h.quiet.Load() && now.Sub(time.Unix(0, h.lastPoll.Load())) > cfg.pollingTTL {
+		st = statusPolling
+	}
+	if start != 0 && now.Sub(time.Unix(0, start)) > cfg.consumingTTL {
+		st = statusConsuming
+	}
+	if cfg.memoryLimitMiB > 0 && rssBytes > cfg.memoryLimitMiB*1024*1024 {
+		st = statusMemory
+	}
+	return st
+}
+
+// reporter writes the node's status to fd 3 from a goroutine of its own, so
+// a long record never looks like a hang while a wedged process does.
+type reporter struct {
+	fd     int
+	cfg    *config
+	health *nodeHealth
+}
+
+// write sends one status line. The pipe is non-blocking: if the supervisor
+// is not reading (stopped, or the pipe is full), the report is dropped
+// rather than wedging the node; a dead supervisor is the watchdog's job.
+func (r *reporter) write(status int) error {
+	line := []byte(strconv.Itoa(status) + "\n")
+	for {
+		_, err := unix.Write(r.fd, line)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN, err == unix.EPIPE:
+			return nil
+		case err != nil:
+			return os.NewSyscallError("write health pipe", err)
+		}
+		return nil
+	}
+}
+
+// loop reports every interval until stop is closed. It also compares
+// getppid() each time: the backstop to the pidfd watchdog.
+func (r *reporter) loop(stop <-chan struct{}, orphaned func(string)) {
+	t := time.NewTicker(r.cfg.reportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			if os.Getppid() != supervisorPid {
+				orphaned("parent changed")
+				return
+			}
+			rss, _ := readRSS()
+			_ = r.write(r.health.status(r.cfg, now, rss))
+		}
+	}
+}
+
+// supervisorPid is SWARM_SUPERVISOR_PID, read once at node start.
+var supervisorPid int
+
+// watchSupervisor opens a pidfd on the supervisor and calls orphaned the
+// moment it exits. The order matters: open the pidfd first, then confirm it
+// is still our parent, so the pidfd cannot refer to a recycled pid.
+func watchSupervisor(pid int, orphaned func(string)) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return errors.New("supervisor already gone")
+		}
+		return os.NewSyscallError("pidfd_open", err)
+	}
+	if os.Getppid() != pid {
+		unix.Close(fd)
+		return fmt.Errorf("parent is %d, not supervisor %d", os.Getppid(), pid)
+	}
+	go func() {
+		// A blocking poll parks one OS thread; that is the price of an
+		// instant notice without a tick.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				orphaned(fmt.Sprintf("poll supervisor pidfd: %v", err))
+				return
+			}
+			orphaned("supervisor exited")
+			return
+		}
+	}()
+	return nil
+}
+
+// readRSS returns VmRSS of this process in bytes.
+func readRSS() (int64, error) {
+	return rssOf("/proc/self/status")
+}
+
+func rssOf(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
+			continue
+		}
+		fields := bytes.Fields(line[len("VmRSS:"):])
+		if len(fields) < 1 {
+			break
+		}
+		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse VmRSS: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("read rss: no VmRSS in %s", path)
+}

@@ -1,0 +1,74 @@
+//go:build linux
+
+// Command swarm runs one Kafka consumer group as a supervised swarm of node
+// processes: the supervisor (this process) re-executes itself once per node
+// and watches every node through a pidfd and a health pipe in one epoll loop.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes of the supervisor (see README).
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitForced  = 4
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run dispatches on the role: a process started by a supervisor (both
+// identity variables set) is a node; anything else is a supervisor or demo.
+func run(args []string) int {
+	if os.Getenv("SWARM_NODE_ID") != "" && os.Getenv("SWARM_SUPERVISOR_PID") != "" {
+		return runNode(args)
+	}
+	cfg, err := parseConfig(args, os.Getenv)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "swarm: %v (run swarm -h for usage)\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		return exitFailure
+	}
+	switch {
+	case cfg.help:
+		printUsage(os.Stdout)
+		return exitOK
+	case cfg.version:
+		fmt.Println("swarm", version)
+		return exitOK
+	}
+	if err := probeKernel(); err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		return exitUsage
+	}
+	if cfg.demo {
+		return runDemo(cfg)
+	}
+	return supervise(cfg)
+}
+
+// supervise runs the swarm until it is stopped.
+func supervise(cfg *config) int {
+	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
+	// /proc/self/exe, not os.Args[0]: it names this very binary even if the
+	// file on disk was replaced or PATH says otherwise.
+	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs())
+	if err != nil {
+		log.Error("start supervisor", "err", err)
+		return exitFailure
+	}
+	return m.run()
+}

@@ -1,0 +1,506 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// epoll tokens: 0 is the signal eventfd; node i owns 1+2i (pidfd) and 2+2i
+// (health pipe). A token names a role, and the loop looks up the node's
+// current fd, so an event for an fd closed earlier in the same batch is
+// recognised as stale instead of touching a recycled fd number.
+const tokenSignals = 0
+
+func pidfdToken(id int) int32 { return int32(1 + 2*id) }
+func pipeToken(id int) int32  { return int32(2 + 2*id) }
+
+// manager is the supervisor: one goroutine runs loop and owns every field.
+type manager struct {
+	cfg   *config
+	log   *slog.Logger
+	exe   string
+	args  []string
+	env   []string
+	cpus  int
+	epfd  int
+	sigs  *signalPipe
+	nodes []*node
+	buf   []byte
+
+	quiet    bool
+	stopping bool // graceful stop in progress: no restarts, no health stops
+	forced   bool // some node had to be killed (or overran its own shutdown)
+	failed   bool // some node ended the shutdown with an error
+	killAll  bool // a second stop signal came: everything gets KILL now
+	roll     []int
+	rollWait int // node id whose replacement must report healthy, or -1
+
+	onChange func(*manager) // test and status seam; nil in production
+}
+
+func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*manager, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	m := &manager{
+		cfg: cfg, log: log, exe: exe, args: args, env: os.Environ(), cpus: runtime.NumCPU(),
+		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1,
+	}
+	m.sigs, err = newSignalPipe()
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	if err := m.watch(m.sigs.efd, tokenSignals); err != nil {
+		return nil, err
+	}
+	for i := 0; i < cfg.nodes; i++ {
+		m.nodes = append(m.nodes, newNode(i))
+	}
+	return m, nil
+}
+
+func (m *manager) watch(fd int, token int32) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: token}
+	if err := unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl add", err)
+	}
+	return nil
+}
+
+// unwatchClose removes fd from epoll before closing it: closing alone does
+// not remove it while another descriptor (a fork in flight) shares the file.
+func (m *manager) unwatchClose(fd int) {
+	if err := unix.EpollCtl(m.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		m.log.Warn("epoll_ctl del", "fd", fd, "err", err)
+	}
+	if err := unix.Close(fd); err != nil {
+		m.log.Warn("close", "fd", fd, "err", err)
+	}
+}
+
+// run starts every node and supervises until a stop completes. It returns
+// the supervisor's exit code.
+func (m *manager) run() int {
+	m.log.Info("app.supervising", "nodes", m.cfg.nodes, "group", m.cfg.group, "topics", m.cfg.topics)
+	now := time.Now()
+	for _, n := range m.nodes {
+		m.spawn(n, now)
+	}
+	events := make([]unix.EpollEvent, 2*len(m.nodes)+1)
+	for {
+		if m.stopping && m.allDown() {
+			return m.finish()
+		}
+		m.changed()
+		timeout := m.timeout(time.Now())
+		k, err := unix.EpollWait(m.epfd, events, timeout)
+		if err == unix.EINTR {
+			continue // the timeout is recomputed from the clock
+		}
+		if err != nil {
+			m.log.Error("epoll_wait", "err", err)
+			m.killEverything()
+			return 1
+		}
+		now := time.Now()
+		for _, ev := range events[:k] {
+			m.dispatch(ev.Fd, now)
+		}
+		m.fireDeadlines(time.Now())
+	}
+}
+
+// changed lets the status seam see the state after every loop turn.
+func (m *manager) changed() {
+	if m.onChange != nil {
+		m.onChange(m)
+	}
+}
+
+func (m *manager) allDown() bool {
+	for _, n := range m.nodes {
+		if n.state != nodeDown {
+			return false
+		}
+	}
+	return true
+}
+
+// timeout is the epoll_wait timeout in ms to the nearest deadline, rounded
+// up so the loop never wakes early and spins; -1 when nothing is due.
+func (m *manager) timeout(now time.Time) int {
+	next, ok := m.nextDeadline()
+	if !ok {
+		return -1
+	}
+	d := next.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// nextDeadline is the earliest moment at which some node needs action.
+func (m *manager) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	for _, n := range m.nodes {
+		t, ok := m.deadline(n)
+		if ok && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// deadline is the one deadline a node has in its current state.
+func (m *manager) deadline(n *node) (time.Time, bool) {
+	switch n.state {
+	case nodeRunning:
+		if m.stopping {
+			return time.Time{}, false
+		}
+		return n.lastReport.Add(m.cfg.nodeReportTimeout), true
+	case nodeStopping:
+		if n.killed {
+			return time.Time{}, false // KILL sent; its pidfd will report the death
+		}
+		return n.killAt, true
+	default:
+		if m.stopping || n.restartAt.IsZero() {
+			return time.Time{}, false
+		}
+		return n.restartAt, true
+	}
+}
+
+func (m *manager) dispatch(token int32, now time.Time) {
+	if token == tokenSignals {
+		for _, s := range m.sigs.drain() {
+			m.onSignal(s.(unix.Signal), now)
+		}
+		return
+	}
+	id := int((token - 1) / 2)
+	if id < 0 || id >= len(m.nodes) {
+		m.log.Error("epoll event for unknown token", "token", token)
+		return
+	}
+	n := m.nodes[id]
+	if token == pidfdToken(id) {
+		if n.pidfd >= 0 {
+			m.onExit(n, now)
+		}
+		return
+	}
+	if n.pipe >= 0 {
+		m.onReadable(n, now)
+	}
+}
+
+// onReadable takes the node's reports. The highest status wins; one bad
+// report is enough to stop a node.
+func (m *manager) onReadable(n *node, now time.Time) {
+	highest, ok, garbage, eof, err := n.readReports(m.buf)
+	if garbage > 0 {
+		before := n.garbage
+		n.garbage += garbage
+		// Log the first garbage and then at powers of two: a flood of
+		// garbage must not become a flood of log lines.
+		if before == 0 || bitsLen(before) != bitsLen(n.garbage) {
+			m.log.Warn("swarm.manager.garbage", "node", n.id, "node_pid", n.pid, "garbage_lines", n.garbage)
+		}
+	}
+	if err != nil {
+		m.log.Error("read health pipe", "node", n.id, "node_pid", n.pid, "err", err)
+		eof = true
+	}
+	if eof {
+		// Level-triggered EPOLLHUP would fire forever: stop watching. The
+		// pidfd still tells us when the node is gone; a node that closed
+		// its pipe but lives on will miss its report deadline.
+		m.unwatchClose(n.pipe)
+		n.pipe = -1
+	}
+	if !ok || n.state != nodeRunning {
+		return
+	}
+	n.lastReport = now
+	n.status = max(n.status, highest)
+	if !n.reported {
+		n.reported = true
+		m.log.Debug("swarm.manager.first_report", "node", n.id, "node_pid", n.pid, "status", highest, "after_ms", now.Sub(n.startedAt).Milliseconds())
+		for _, sig := range n.deferred {
+			m.signalNode(n, sig)
+		}
+		n.deferred = n.deferred[:0]
+	}
+	if highest > statusHealthy && !m.stopping {
+		m.stopNode(n, highest, now)
+		return
+	}
+	if m.rollWait == n.id && highest == statusHealthy {
+		m.rollWait = -1
+		m.rollNext(now)
+	}
+}
+
+func bitsLen(v int) int {
+	l := 0
+	for ; v > 0; v >>= 1 {
+		l++
+	}
+	return l
+}
+
+// onExit reaps a node whose pidfd became readable and schedules its restart.
+func (m *manager) onExit(n *node, now time.Time) {
+	st, done, err := reap(n.pidfd)
+	if err != nil {
+		m.log.Error("reap node", "node", n.id, "node_pid", n.pid, "err", err)
+	}
+	if !done && err == nil {
+		return // spurious wakeup; the pidfd fires again at the real exit
+	}
+	if n.pipe >= 0 {
+		m.onReadable(n, now) // the node's last words
+	}
+	if n.pipe >= 0 {
+		m.unwatchClose(n.pipe)
+		n.pipe = -1
+	}
+	m.unwatchClose(n.pidfd)
+	n.pidfd = -1
+	n.lastExit = st
+	wasStopping := n.state == nodeStopping
+	n.state = nodeDown
+	n.deaths++
+	uptime := now.Sub(n.startedAt)
+	if m.stopping {
+		switch {
+		case n.killed, st.code == 2:
+			m.forced = true
+		case st.code == 0, st.signal == unix.SIGTERM:
+		default:
+			m.failed = true
+		}
+		m.log.Info("swarm.node.exited", "node", n.id, "node_pid", n.pid, "exit", st.String(), "uptime", uptime.Round(time.Millisecond))
+		return
+	}
+	if n.rolling {
+		n.delay = 0
+	} else {
+		n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, uptime, n.deaths)
+	}
+	n.restartAt = now.Add(n.delay)
+	level := slog.LevelWarn
+	if wasStopping {
+		level = slog.LevelInfo
+	}
+	m.log.Log(context.Background(), level, "swarm.node.exited", "node", n.id, "node_pid", n.pid, "exit", st.String(),
+		"uptime", uptime.Round(time.Millisecond), "restart_in", n.delay)
+}
+
+// fireDeadlines acts on every deadline that has passed.
+func (m *manager) fireDeadlines(now time.Time) {
+	for _, n := range m.nodes {
+		t, ok := m.deadline(n)
+		if !ok || t.After(now) {
+			continue
+		}
+		switch n.state {
+		case nodeRunning:
+			m.stopNode(n, statusHanging, now)
+		case nodeStopping:
+			m.kill(n, now)
+		case nodeDown:
+			m.spawn(n, now)
+		}
+	}
+}
+
+// stopNode TERMs an unhealthy node and arms its KILL deadline.
+func (m *manager) stopNode(n *node, status int, now time.Time) {
+	m.log.Warn("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", status,
+		"late_ms", m.lateness(n, status, now))
+	m.term(n, now)
+}
+
+// lateness is how far past its configured deadline a report-timeout stop
+// fired: the figure that shows the loop has no polling tick.
+func (m *manager) lateness(n *node, status int, now time.Time) float64 {
+	if status != statusHanging {
+		return 0
+	}
+	return float64(now.Sub(n.lastReport.Add(m.cfg.nodeReportTimeout)).Microseconds()) / 1000
+}
+
+func (m *manager) term(n *node, now time.Time) {
+	if n.state != nodeRunning {
+		return
+	}
+	n.state = nodeStopping
+	n.killAt = now.Add(m.cfg.shutdownTimeout)
+	if err := n.signal(unix.SIGTERM); err != nil {
+		m.log.Error("swarm.manager.term", "node", n.id, "node_pid", n.pid, "err", err)
+	}
+}
+
+func (m *manager) kill(n *node, now time.Time) {
+	late := 0.0
+	if !n.killAt.IsZero() {
+		late = float64(now.Sub(n.killAt).Microseconds()) / 1000
+	}
+	m.log.Warn("swarm.manager.terminating", "node", n.id, "node_pid", n.pid, "late_ms", late)
+	n.state = nodeStopping
+	n.killed = true
+	if err := n.signal(unix.SIGKILL); err != nil {
+		m.log.Error("swarm.manager.kill", "node", n.id, "node_pid", n.pid, "err", err)
+	}
+}
+
+func (m *manager) spawn(n *node, now time.Time) {
+	late := 0.0
+	if !n.restartAt.IsZero() {
+		late = float64(now.Sub(n.restartAt).Microseconds()) / 1000
+	}
+	m.log.Info("swarm.manager.before_fork", "node", n.id, "late_ms", late)
+	env := nodeEnv(m.env, n.id, m.cfg.nodes, m.cfg.memoryLimitMiB, m.quiet, m.cpus)
+	if err := n.start(m.exe, m.args, env, now); err != nil {
+		// Treated like a death at once, so the backoff keeps a failing
+		// fork (EAGAIN, ENOMEM) from spinning.
+		n.deaths++
+		n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, 0, n.deaths)
+		n.restartAt = now.Add(n.delay)
+		m.log.Error("swarm.manager.fork_failed", "node", n.id, "err", err, "restart_in", n.delay)
+		return
+	}
+	if err := m.watch(n.pidfd, pidfdToken(n.id)); err != nil {
+		m.log.Error("watch node pidfd", "node", n.id, "err", err)
+	}
+	if err := m.watch(n.pipe, pipeToken(n.id)); err != nil {
+		m.log.Error("watch node pipe", "node", n.id, "err", err)
+	}
+	if n.deaths > 0 {
+		n.restarts++
+	}
+	m.log.Info("swarm.manager.after_fork", "node", n.id, "node_pid", n.pid, "restarts", n.restarts)
+}
+
+// signalNode delivers sig, or holds TSTP and TTIN back until the node has
+// reported once: before its handlers are installed, their default action
+// would stop the process.
+func (m *manager) signalNode(n *node, sig unix.Signal) {
+	if n.pidfd < 0 {
+		return
+	}
+	if !n.reported && (sig == unix.SIGTSTP || sig == unix.SIGTTIN) {
+		n.deferred = append(n.deferred, sig)
+		return
+	}
+	if err := n.signal(sig); err != nil {
+		m.log.Error("forward signal", "node", n.id, "node_pid", n.pid, "signal", unix.SignalName(sig), "err", err)
+	}
+}
+
+func (m *manager) onSignal(sig unix.Signal, now time.Time) {
+	m.log.Info("process.notice_signal", "signal", unix.SignalName(sig))
+	switch sig {
+	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
+		if m.stopping {
+			m.killAll = true
+			for _, n := range m.nodes {
+				if n.state != nodeDown && !n.killed {
+					m.kill(n, now)
+				}
+			}
+			return
+		}
+		m.stopping = true
+		m.log.Info("app.stopping", "shutdown_timeout", m.cfg.shutdownTimeout)
+		for _, n := range m.nodes {
+			m.term(n, now)
+		}
+	case unix.SIGTSTP:
+		m.quiet = true
+		m.log.Info("app.quiet")
+		for _, n := range m.nodes {
+			m.signalNode(n, sig)
+		}
+	case unix.SIGTTIN:
+		fmt.Fprintf(os.Stderr, "swarm supervisor %d goroutine dump:\n%s\n", os.Getpid(), goroutineDump())
+		for _, n := range m.nodes {
+			m.signalNode(n, sig)
+		}
+	case unix.SIGHUP:
+		if m.stopping {
+			return
+		}
+		m.log.Info("swarm.manager.rolling_restart", "nodes", len(m.nodes))
+		m.roll = m.roll[:0]
+		for _, n := range m.nodes {
+			m.roll = append(m.roll, n.id)
+		}
+		m.rollWait = -1
+		m.rollNext(now)
+	}
+}
+
+// rollNext stops the next node of a rolling restart. Its replacement is
+// spawned at once, and the roll goes on when that replacement reports
+// healthy, so at most one node is ever down.
+func (m *manager) rollNext(now time.Time) {
+	for len(m.roll) > 0 {
+		n := m.nodes[m.roll[0]]
+		m.roll = m.roll[1:]
+		if n.state != nodeRunning {
+			continue // already restarting on its own
+		}
+		n.rolling = true
+		m.rollWait = n.id
+		m.log.Info("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", statusHealthy, "reason", "rolling restart")
+		m.term(n, now)
+		return
+	}
+	if m.rollWait < 0 {
+		m.log.Info("swarm.manager.rolling_restart_done")
+	}
+}
+
+// finish ends a graceful stop and picks the exit code.
+func (m *manager) finish() int {
+	m.sigs.stop()
+	code := 0
+	switch {
+	case m.forced || m.killAll:
+		code = 4
+	case m.failed:
+		code = 1
+	}
+	m.log.Info("app.stopped", "exit_code", code)
+	return code
+}
+
+// killEverything is the last resort when the loop itself broke: KILL every
+// node and reap it, blocking, so no node outlives its supervisor.
+func (m *manager) killEverything() {
+	for _, n := range m.nodes {
+		if n.pidfd < 0 {
+			continue
+		}
+		_ = n.signal(unix.SIGKILL)
+		var info siginfoChld
+		_ = waitidPidfd(n.pidfd, &info, unix.WEXITED)
+		unix.Close(n.pidfd)
+		n.pidfd = -1
+	}
+}

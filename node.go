@@ -1,0 +1,184 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// nodeState is where a node is in its life, as the supervisor sees it.
+type nodeState int
+
+const (
+	nodeDown     nodeState = iota // not running; restartAt says when it starts again
+	nodeRunning                   // spawned, being supervised
+	nodeStopping                  // TERM sent; killAt says when KILL follows
+)
+
+func (s nodeState) String() string {
+	return [...]string{"down", "running", "stopping"}[s]
+}
+
+// Crash-loop backoff (see README): a death within backoffWindow of the
+// node's start doubles the previous delay, from at least backoffFloor, up
+// to backoffCap.
+const (
+	backoffWindow = 10 * time.Second
+	backoffFloor  = 100 * time.Millisecond
+	backoffCap    = time.Minute
+)
+
+// node is one node process as the supervisor sees it. Only the manager's
+// loop goroutine touches it.
+type node struct {
+	id    int
+	state nodeState
+
+	pid   int // for logs and /proc only: never signalled or waited on by number
+	pidfd int // -1 when down
+	pipe  int // read end of the health pipe; -1 when down or at EOF
+
+	startedAt  time.Time
+	lastReport time.Time // when the supervisor last read a valid status
+	reported   bool      // a valid status arrived since this start
+	status     int       // highest status seen since this start
+	parser     healthParser
+	garbage    int // garbage lines since this start
+
+	killAt    time.Time // stopping: when KILL is due
+	killed    bool      // we sent KILL to this incarnation
+	restartAt time.Time // down: when to spawn again (zero: never, e.g. while stopping)
+	delay     time.Duration
+	deaths    int
+	restarts  int
+	lastExit  exitStatus
+	deferred  []unix.Signal // signals held back until the node has reported once
+	rolling   bool          // stopped by a rolling restart: come back at once
+}
+
+func newNode(id int) *node {
+	return &node{id: id, pidfd: -1, pipe: -1}
+}
+
+// nodeEnv builds a node's environment: ours, minus stale swarm identity
+// variables, plus its identity and per-node runtime limits.
+func nodeEnv(base []string, id, nodes int, memLimitMiB int64, quiet bool, cpus int) []string {
+	env := make([]string, 0, len(base)+5)
+	userGOMAXPROCS, userGOMEMLIMIT := false, false
+	for _, kv := range base {
+		switch {
+		case strings.HasPrefix(kv, "SWARM_NODE_ID="), strings.HasPrefix(kv, "SWARM_SUPERVISOR_PID="),
+			strings.HasPrefix(kv, "SWARM_QUIET="):
+			continue
+		case strings.HasPrefix(kv, "GOMAXPROCS="):
+			userGOMAXPROCS = true
+		case strings.HasPrefix(kv, "GOMEMLIMIT="):
+			userGOMEMLIMIT = true
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "SWARM_NODE_ID="+strconv.Itoa(id), "SWARM_SUPERVISOR_PID="+strconv.Itoa(os.Getpid()))
+	if quiet {
+		env = append(env, "SWARM_QUIET=1")
+	}
+	if !userGOMAXPROCS {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, cpus/nodes)))
+	}
+	if memLimitMiB > 0 && !userGOMEMLIMIT {
+		// 90 %: the Go runtime collects harder before the node crosses the
+		// limit it is judged by.
+		env = append(env, "GOMEMLIMIT="+strconv.FormatInt(memLimitMiB*1024*1024*9/10, 10))
+	}
+	return env
+}
+
+// start spawns the node with a fresh health pipe. The supervisor's copy of
+// the write end is closed at once, so EOF on the read end means every
+// writer is gone.
+func (n *node) start(exe string, args, env []string, now time.Time) error {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return os.NewSyscallError("pipe2", err)
+	}
+	pid, pidfd, err := spawn(spawnSpec{
+		path:  exe,
+		argv:  append([]string{"swarm"}, args...),
+		env:   env,
+		files: []uintptr{0, 1, 2, uintptr(p[1])},
+	})
+	if cerr := unix.Close(p[1]); cerr != nil && err == nil {
+		err = os.NewSyscallError("close", cerr)
+	}
+	if err != nil {
+		unix.Close(p[0])
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		return err
+	}
+	n.pid, n.pidfd, n.pipe = pid, pidfd, p[0]
+	n.state = nodeRunning
+	n.startedAt, n.lastReport = now, now
+	n.reported, n.status, n.garbage, n.killed, n.rolling = false, statusHealthy, 0, false, false
+	n.parser = healthParser{}
+	n.restartAt, n.killAt = time.Time{}, time.Time{}
+	n.deferred = n.deferred[:0]
+	return nil
+}
+
+// readReports drains what the pipe holds now, bounded per call so one
+// node flooding its pipe cannot starve the loop. eof is true when every
+// writer has closed its end.
+func (n *node) readReports(buf []byte) (highest int, ok bool, garbage int, eof bool, err error) {
+	highest = -1
+	for i := 0; i < readsPerWakeup; i++ {
+		r, rerr := unix.Read(n.pipe, buf)
+		switch {
+		case rerr == unix.EINTR:
+			continue
+		case rerr == unix.EAGAIN:
+			return highest, ok, garbage, false, nil
+		case rerr != nil:
+			return highest, ok, garbage, false, os.NewSyscallError("read", rerr)
+		case r == 0:
+			return highest, ok, garbage, true, nil
+		}
+		h, k, g := n.parser.feed(buf[:r])
+		if k {
+			ok = true
+			highest = max(highest, h)
+		}
+		garbage += g
+	}
+	return highest, ok, garbage, false, nil
+}
+
+// signal sends sig through the pidfd. Never by pid number.
+func (n *node) signal(sig unix.Signal) error {
+	if n.pidfd < 0 {
+		return errors.New("signal node: not running")
+	}
+	if err := sendSignal(n.pidfd, sig); err != nil {
+		return fmt.Errorf("signal node %d: %w", n.id, err)
+	}
+	return nil
+}
+
+// nextDelay is the crash-loop backoff rule: the first death waits exactly
+// base; a death within backoffWindow of the node's start doubles the
+// previous delay (at least backoffFloor, at most backoffCap, never below
+// base); a node that ran longer goes back to base.
+func nextDelay(base, prev, uptime time.Duration, deaths int) time.Duration {
+	if deaths <= 1 || uptime >= backoffWindow {
+		return base
+	}
+	d := max(2*prev, backoffFloor)
+	return max(min(d, backoffCap), base)
+}

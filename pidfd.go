@@ -1,0 +1,160 @@
+//go:build linux
+
+package main
+
+// The raw process syscalls, and nothing else. A node is known to the
+// supervisor only through its pidfd: a pid number can be recycled the moment
+// a child is reaped, a pidfd cannot (it keeps referring to the dead process).
+//
+// Kernel features used, and the version that brought each:
+//
+//	pidfd_send_signal(2)   5.1
+//	CLONE_PIDFD            5.2 (SysProcAttr.PidFD)
+//	pidfd_open(2)          5.3
+//	waitid(P_PIDFD)        5.4
+//
+// probeKernel checks them once at start, so a too-old kernel is reported by
+// name before anything is spawned.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// probeKernel returns an error naming the first missing pidfd feature.
+func probeKernel() error {
+	self, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return errors.New("kernel lacks pidfd_open (Linux 5.3+ required)")
+		}
+		return fmt.Errorf("probe pidfd_open: %w", err)
+	}
+	defer unix.Close(self)
+	if err := unix.PidfdSendSignal(self, 0, nil, 0); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return errors.New("kernel lacks pidfd_send_signal (Linux 5.1+ required)")
+		}
+		return fmt.Errorf("probe pidfd_send_signal: %w", err)
+	}
+	// We are not our own child, so a kernel that knows P_PIDFD says ECHILD;
+	// one that does not says EINVAL.
+	var info siginfoChld
+	if err := waitidPidfd(self, &info, unix.WEXITED|unix.WNOHANG); !errors.Is(err, unix.ECHILD) {
+		if errors.Is(err, unix.EINVAL) {
+			return errors.New("kernel lacks waitid(P_PIDFD) (Linux 5.4+ required)")
+		}
+		return fmt.Errorf("probe waitid(P_PIDFD): unexpected result %v", err)
+	}
+	return nil
+}
+
+// spawnSpec is what spawn needs: the executable, argv, env and the fds the
+// child gets as 0, 1, 2, 3, ...
+type spawnSpec struct {
+	path  string
+	argv  []string
+	env   []string
+	files []uintptr
+}
+
+// spawn forks and execs with CLONE_PIDFD, so the pidfd exists before the
+// child can run or die: there is no window in which we hold only a pid.
+// syscall.ForkExec dup2s files into 0..n-1 with close-on-exec cleared; every
+// other fd of ours is O_CLOEXEC and stays behind.
+func spawn(s spawnSpec) (pid, pidfd int, err error) {
+	pidfd = -1
+	attr := &syscall.ProcAttr{
+		Env:   s.env,
+		Files: s.files,
+		Sys:   &syscall.SysProcAttr{PidFD: &pidfd},
+	}
+	pid, err = syscall.ForkExec(s.path, s.argv, attr)
+	if err != nil {
+		return 0, -1, fmt.Errorf("fork/exec %s: %w", s.path, err)
+	}
+	return pid, pidfd, nil
+}
+
+// sendSignal signals the process behind pidfd. ESRCH means it has already
+// exited (it may not be reaped yet): not an error for the caller's purpose.
+func sendSignal(pidfd int, sig unix.Signal) error {
+	err := unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	return nil
+}
+
+// siginfoChld is the SIGCHLD layout of siginfo_t on 64-bit Linux:
+// signo, errno, code, padding, then pid, uid, status. unix.Siginfo keeps
+// those fields in its opaque tail, so we declare them.
+type siginfoChld struct {
+	signo  int32
+	errno  int32
+	code   int32
+	_      int32
+	pid    int32
+	uid    uint32
+	status int32
+	_      [100]byte
+}
+
+// cldExited is si_code for a normal exit (CLD_EXITED in <signal.h>); the
+// others (CLD_KILLED, CLD_DUMPED) mean si_status holds a signal.
+const cldExited = 1
+
+// exitStatus is how a process ended.
+type exitStatus struct {
+	code   int         // exit code when exited normally, else -1
+	signal unix.Signal // the terminating signal when killed, else 0
+}
+
+func (e exitStatus) String() string {
+	if e.signal != 0 {
+		return "signal " + unix.SignalName(e.signal)
+	}
+	return fmt.Sprintf("exit %d", e.code)
+}
+
+// waitidPidfd is the one place that retries EINTR around waitid.
+func waitidPidfd(pidfd int, info *siginfoChld, options int) error {
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+			uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	}
+}
+
+// reap collects the exit status of the process behind pidfd without
+// blocking. done is false while it is still running. ECHILD means somebody
+// else reaped it (a bug, since we never wait on any pid): reported as error.
+func reap(pidfd int) (st exitStatus, done bool, err error) {
+	var info siginfoChld
+	if err := waitidPidfd(pidfd, &info, unix.WEXITED|unix.WNOHANG); err != nil {
+		return exitStatus{}, false, os.NewSyscallError("waitid", err)
+	}
+	if info.pid == 0 {
+		return exitStatus{}, false, nil
+	}
+	switch info.code {
+	case cldExited:
+		return exitStatus{code: int(info.status)}, true, nil
+	default: // CLD_KILLED, CLD_DUMPED
+		return exitStatus{code: -1, signal: unix.Signal(info.status)}, true, nil
+	}
+}
