@@ -1,0 +1,56 @@
+//go:build linux
+
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var printed = regexp.MustCompile(`^orders \[(\d+)\] at offset (\d+): key (\d+): `)
+
+// Two nodes consume 10 000 records from 4 partitions; every record is
+// handled at least once; TERM stops everything with exit 0.
+func TestConsumeAllThenGracefulStop(t *testing.T) {
+	_, addr := newBroker(t, 4, "orders")
+	const n = 10000
+	produce(t, addr, "orders", n)
+	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-group=g1")...)
+	pids := s.waitNodesReady(2, 0)
+
+	seen := map[int]bool{}
+	parsed := 0
+	s.waitStdout(60*time.Second, "all records printed", func(lines []string) bool {
+		for _, l := range lines[parsed:] {
+			if m := printed.FindStringSubmatch(l); m != nil {
+				k, _ := strconv.Atoi(m[3])
+				seen[k] = true
+			}
+		}
+		parsed = len(lines)
+		return len(seen) == n
+	})
+	for k := 0; k < n; k++ {
+		if !seen[k] {
+			t.Fatalf("record %d never handled", k)
+		}
+	}
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(20 * time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	for id, pid := range pids {
+		if alive(pid) {
+			t.Errorf("node %d (pid %d) still alive after supervisor exit", id, pid)
+		}
+	}
+	if left := groupPids(s.pgid); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
+	}
+	if got := len(s.matching(msgIs("app.stopped", -1))); got != 3 {
+		t.Errorf("app.stopped logged %d times, want 3 (2 nodes + supervisor)", got)
+	}
+}

@@ -1,0 +1,470 @@
+//go:build linux
+
+package main
+
+// The test harness: build the real binary once, run it against an
+// in-process kfake broker, read its JSON log lines, and wait on conditions
+// with deadlines. Every process a test starts is in its own process group,
+// which cleanup kills whole, even when the test fails.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// swarmBin is the binary under test, built by TestMain.
+var swarmBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "swarm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "make temp dir:", err)
+		os.Exit(1)
+	}
+	swarmBin = filepath.Join(dir, "swarm")
+	args := []string{"build", "-o", swarmBin}
+	env := os.Environ()
+	if raceEnabled {
+		args = append(args, "-race")
+	} else {
+		env = append(env, "CGO_ENABLED=0")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Env = env
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build swarm binary:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// newBroker starts a one-broker kfake cluster on a random loopback port.
+// Group session timeouts down to 100 ms are allowed so tests stay fast.
+func newBroker(t testing.TB, partitions int32, topics ...string) (*kfake.Cluster, string) {
+	t.Helper()
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(partitions, topics...),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()[0]
+}
+
+// produce writes n records with keys "0".."n-1" and 100-byte values,
+// round-robin over partitions, and waits for every ack.
+func produce(t testing.TB, addr, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	defer cl.Close()
+	val := bytes.Repeat([]byte("v"), 100)
+	var mu sync.Mutex
+	var firstErr error
+	for i := 0; i < n; i++ {
+		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	if firstErr != nil {
+		t.Fatalf("produce: %v", firstErr)
+	}
+}
+
+// logLine is one JSON log line of the supervisor or a node.
+type logLine map[string]any
+
+func (l logLine) msg() string  { s, _ := l["msg"].(string); return s }
+func (l logLine) role() string { s, _ := l["role"].(string); return s }
+func (l logLine) int(key string) int {
+	switch v := l[key].(type) {
+	case float64:
+		return int(v)
+	case string:
+		i, _ := strconv.Atoi(v)
+		return i
+	}
+	return -999
+}
+func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
+func (l logLine) time() time.Time {
+	ts, _ := time.Parse(time.RFC3339Nano, l.str("time"))
+	return ts
+}
+
+// swarmProc is one running swarm binary with its output collected.
+type swarmProc struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	pgid int
+
+	mu      sync.Mutex
+	logs    []logLine
+	stdout  []string
+	other   []string // stderr lines that are not JSON (dumps, garbage)
+	changed chan struct{}
+	exited  chan struct{}
+	code    int
+}
+
+// fastArgs are settings that make supervision observable in test time.
+var fastArgs = []string{
+	"-session-timeout=1s", "-report-interval=100ms", "-node-report-timeout=1s",
+	"-node-restart-timeout=200ms", "-shutdown-timeout=2s",
+}
+
+// startSwarm runs the binary with JSON logs in a new process group.
+func startSwarm(t testing.TB, args ...string) *swarmProc {
+	t.Helper()
+	return startSwarmEnv(t, nil, args...)
+}
+
+func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
+	t.Helper()
+	cmd := exec.Command(swarmBin, append([]string{"-log-format=json", "-instance-id=test"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start swarm: %v", err)
+	}
+	s := &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{})}
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { defer readers.Done(); s.readStderr(stderr) }()
+	go func() { defer readers.Done(); s.readStdout(stdout) }()
+	go func() {
+		readers.Wait()
+		err := cmd.Wait()
+		s.mu.Lock()
+		s.code = cmd.ProcessState.ExitCode()
+		if err != nil && s.code == -1 {
+			s.code = -1
+		}
+		s.mu.Unlock()
+		close(s.exited)
+	}()
+	t.Cleanup(s.cleanup)
+	return s
+}
+
+func (s *swarmProc) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *swarmProc) readStderr(r interface{ Read([]byte) (int, error) }) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var l logLine
+		s.mu.Lock()
+		if json.Unmarshal(line, &l) == nil && l["msg"] != nil {
+			s.logs = append(s.logs, l)
+		} else {
+			s.other = append(s.other, string(line))
+		}
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+func (s *swarmProc) readStdout(r interface{ Read([]byte) (int, error) }) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		s.mu.Lock()
+		s.stdout = append(s.stdout, sc.Text())
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+// cleanup kills the whole process group and checks nothing of it is left.
+func (s *swarmProc) cleanup() {
+	_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.t.Errorf("swarm %d did not exit after SIGKILL", s.pgid)
+	}
+	waitFor(s.t, 5*time.Second, "process group to be gone", func() bool { return len(groupPids(s.pgid)) == 0 })
+	if s.t.Failed() {
+		s.dump()
+	}
+}
+
+// dump prints the collected output, for a failing test.
+func (s *swarmProc) dump() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.logs)
+	from := max(0, n-150)
+	s.t.Logf("last %d of %d log lines of swarm %d:", n-from, n, s.pgid)
+	for _, l := range s.logs[from:] {
+		b, _ := json.Marshal(l)
+		s.t.Log(string(b))
+	}
+	for i, l := range s.other {
+		if i > 40 {
+			break
+		}
+		s.t.Log("stderr:", l)
+	}
+}
+
+// waitLog waits until some log line (counting from index from) matches and
+// returns it with its index.
+func (s *swarmProc) waitLog(timeout time.Duration, what string, from int, match func(logLine) bool) (logLine, int) {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		for i := from; i < len(s.logs); i++ {
+			if match(s.logs[i]) {
+				l := s.logs[i]
+				s.mu.Unlock()
+				return l, i
+			}
+		}
+		from = len(s.logs)
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.mu.Lock()
+			for i := from; i < len(s.logs); i++ {
+				if match(s.logs[i]) {
+					l := s.logs[i]
+					s.mu.Unlock()
+					return l, i
+				}
+			}
+			s.mu.Unlock()
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// logCount is how many log lines there are now: a starting index for waitLog.
+func (s *swarmProc) logCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.logs)
+}
+
+// matching returns every log line that matches.
+func (s *swarmProc) matching(match func(logLine) bool) []logLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []logLine
+	for _, l := range s.logs {
+		if match(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (s *swarmProc) stdoutLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.stdout...)
+}
+
+// waitStdout waits until pred holds over the stdout lines so far.
+func (s *swarmProc) waitStdout(timeout time.Duration, what string, pred func([]string) bool) {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		ok := pred(s.stdout)
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// afterFork matches the supervisor's log line for a started node.
+func afterFork(node int) func(logLine) bool {
+	return func(l logLine) bool {
+		return l.msg() == "swarm.manager.after_fork" && (node < 0 || l.int("node") == node)
+	}
+}
+
+// msgIs matches a log message, optionally for one node (node < 0: any).
+func msgIs(msg string, node int) func(logLine) bool {
+	return func(l logLine) bool { return l.msg() == msg && (node < 0 || l.int("node") == node) }
+}
+
+// waitNodesReady waits until every node 0..n-1 has logged after_fork from
+// its own side (it has installed its signal handlers and reported once),
+// counting from log index from. It returns node id -> pid.
+func (s *swarmProc) waitNodesReady(n int, from int) map[int]int {
+	s.t.Helper()
+	pids := map[int]int{}
+	for len(pids) < n {
+		l, i := s.waitLog(15*time.Second, fmt.Sprintf("%d nodes ready", n), from, func(l logLine) bool {
+			_, seen := pids[l.int("node")]
+			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && !seen
+		})
+		pids[l.int("node")] = l.int("pid")
+		from = i + 1
+	}
+	return pids
+}
+
+func (s *swarmProc) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal swarm: %v", err)
+	}
+}
+
+// waitExit waits for the supervisor to exit and returns its exit code.
+func (s *swarmProc) waitExit(timeout time.Duration) int {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+		return s.exitCode()
+	case <-time.After(timeout):
+		s.t.Fatalf("swarm did not exit within %s", timeout)
+		return -1
+	}
+}
+
+func (s *swarmProc) exitCode() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.code
+}
+
+// waitFor polls cond until it holds or the deadline passes. For conditions
+// no event announces (a pid gone from /proc), polled every 5 ms.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groupPids lists live (non-zombie) processes in process group pgid.
+func groupPids(pgid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := procStat(pid)
+		if err != nil || st.state == "Z" {
+			continue
+		}
+		if st.pgrp == pgid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// statFields is what the tests read from /proc/PID/stat.
+type statFields struct {
+	state string
+	ppid  int
+	pgrp  int
+}
+
+func procStat(pid int) (statFields, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return statFields{}, err
+	}
+	// comm may hold spaces and parentheses: split after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return statFields{}, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return statFields{}, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	pgrp, _ := strconv.Atoi(f[2])
+	return statFields{state: f[0], ppid: ppid, pgrp: pgrp}, nil
+}
+
+// alive says whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, err := procStat(pid)
+	return err == nil && st.state != "Z"
+}
+
+// fdCount counts the open fds of pid.
+func fdCount(t testing.TB, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("read fds of %d: %v", pid, err)
+	}
+	return len(ents)
+}
