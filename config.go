@@ -32,6 +32,7 @@ type config struct {
 	nodeReportTimeout  time.Duration
 	nodeRestartTimeout time.Duration
 	shutdownTimeout    time.Duration
+	connectTimeout     time.Duration
 	memoryLimitMiB     int64
 	pollingTTL         time.Duration
 	consumingTTL       time.Duration
@@ -77,6 +78,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.nodeReportTimeout, "node-report-timeout", 60*time.Second, "a node silent this long is stopped as hanging")
 	fs.DurationVar(&cfg.nodeRestartTimeout, "node-restart-timeout", 5*time.Second, "delay before a dead node is started again (0 allowed)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 60*time.Second, "time a node gets between TERM and KILL")
+	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long the supervisor waits for the brokers at start (exit 1 when they cannot be reached)")
 	fs.Int64Var(&cfg.memoryLimitMiB, "memory-limit", 0, "node RSS limit in MiB (0 = off)")
 	fs.DurationVar(&cfg.pollingTTL, "polling-ttl", 5*time.Minute, "a node that has not polled for this long reports status 1")
 	fs.DurationVar(&cfg.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
@@ -164,6 +166,7 @@ func (c *config) validate() error {
 		{"node-report-timeout", c.nodeReportTimeout, true},
 		{"node-restart-timeout", c.nodeRestartTimeout, false},
 		{"shutdown-timeout", c.shutdownTimeout, true},
+		{"connect-timeout", c.connectTimeout, true},
 		{"polling-ttl", c.pollingTTL, true},
 		{"consuming-ttl", c.consumingTTL, true},
 	} {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -62,6 +63,14 @@ func run(args []string) int {
 
 // supervise runs the swarm until it is stopped.
 func supervise(cfg *config) int {
+	if err := preflight(context.Background(), cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
 	// /proc/self/exe, not os.Args[0]: it names this very binary even if the
 	// file on disk was replaced or PATH says otherwise.
