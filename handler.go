@@ -3,9 +3,8 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -26,7 +25,7 @@ type recordHandler interface {
 func newHandler(spec string, out io.Writer) (recordHandler, error) {
 	switch {
 	case spec == "print":
-		return &printHandler{w: bufio.NewWriterSize(out, 64<<10)}, nil
+		return &printHandler{out: out}, nil
 	case spec == "discard":
 		return discardHandler{}, nil
 	case strings.HasPrefix(spec, "burn="):
@@ -65,22 +64,46 @@ func (burnHandler) close() error { return nil }
 
 // printHandler writes one line per record, like kcat's
 // -f '%t [%p] at offset %o: key %k: %s\n'.
-type printHandler struct{ w *bufio.Writer }
+type printHandler struct {
+	out io.Writer
+	buf []byte
+}
+
+// pipeBuf is PIPE_BUF: writes up to this size to a pipe are atomic. All
+// nodes share the supervisor's stdout, so printHandler writes whole lines
+// in pieces no larger than this, and lines of two nodes never interleave.
+const pipeBuf = 4096
 
 func (p *printHandler) handle(recs []*kgo.Record) (int, error) {
+	p.buf = p.buf[:0]
 	for _, r := range recs {
-		fmt.Fprintf(p.w, "%s [%d] at offset %d: key %s: %s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		p.buf = fmt.Appendf(p.buf, "%s [%d] at offset %d: key %s: %s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 	}
 	// A record counts as handled only once its line is out.
-	if err := p.w.Flush(); err != nil {
+	if err := writeLines(p.out, p.buf); err != nil {
 		return 0, fmt.Errorf("print records: %w", err)
 	}
 	return len(recs), nil
 }
 
-func (p *printHandler) close() error {
-	if err := p.w.Flush(); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		return fmt.Errorf("flush printed records: %w", err)
+// writeLines writes b, which ends in a newline, in pieces that end at line
+// boundaries and are at most pipeBuf bytes where a line allows it.
+func writeLines(w io.Writer, b []byte) error {
+	for len(b) > 0 {
+		n := len(b)
+		if n > pipeBuf {
+			if i := bytes.LastIndexByte(b[:pipeBuf], '\n'); i >= 0 {
+				n = i + 1
+			} else if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				n = i + 1 // one line longer than pipeBuf: cannot be atomic
+			}
+		}
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }
+
+func (p *printHandler) close() error { return nil }
