@@ -266,9 +266,11 @@ func bitsLen(v int) int {
 func (m *manager) onExit(n *node, now time.Time) {
 	st, done, err := reap(n.pidfd)
 	if err != nil {
+		// The pidfd said the process ended but its status is lost: still a
+		// death, of unknown cause, so it is restarted like any other.
 		m.log.Error("reap node", "node", n.id, "node_pid", n.pid, "err", err)
-	}
-	if !done && err == nil {
+		st = exitStatus{code: -1}
+	} else if !done {
 		return // spurious wakeup; the pidfd fires again at the real exit
 	}
 	if n.pipe >= 0 {
