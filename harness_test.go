@@ -156,7 +156,11 @@ func startSwarm(t testing.TB, args ...string) *swarmProc {
 func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
 	t.Helper()
 	cmd := exec.Command(swarmBin, append([]string{"-log-format=json", "-instance-id=test"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	// The race runtime sleeps atexit_sleep_ms (1 s by default) before a
+	// clean exit, which would turn a node's graceful exit into an overrun
+	// of its shutdown budget whenever -shutdown-timeout is near 1 s.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), "GORACE="+gorace), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -47,6 +47,9 @@ type manager struct {
 }
 
 func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*manager, error) {
+	if err := cloexecInherited(); err != nil {
+		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
