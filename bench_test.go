@@ -9,6 +9,7 @@ package main
 // They report custom metrics (ms, MB); ns/op is meaningless here.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -110,10 +111,17 @@ func BenchmarkDeadlines(b *testing.B) {
 // BenchmarkIdleMemory: RSS and PSS of the supervisor and of each node of
 // an idle 1+3 swarm, once all nodes are in the group.
 func BenchmarkIdleMemory(b *testing.B) {
-	_, addr := newBroker(b, 3, "orders")
-	s := startSwarm(b, "-nodes=3", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+	c, addr := newBroker(b, 3, "orders")
+	s := startSwarm(b, "-nodes=3", "-bootstrap="+addr, "-topics=orders", "-handler=discard", "-group=idle",
 		"-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
 	pids := s.waitNodesReady(3, 0)
+	// Idle means: every node is in the group with its partitions, fetching
+	// from an empty topic.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.WaitGroupStable(ctx, "idle", 3); err != nil {
+		b.Fatalf("group not stable: %v", err)
+	}
 	b.ResetTimer()
 	var supRSS, supPSS, nodeRSS, nodePSS []float64
 	for i := 0; i < b.N; i++ {

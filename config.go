@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // config is everything a supervisor or a node needs to know. The supervisor
@@ -42,16 +43,64 @@ type config struct {
 	demo               bool
 	demoRecords        int
 	version            bool
-	help               bool
+	// given names the flags the user set, on the command line or as
+	// SWARM_* variables: the demo fills in only the others.
+	given map[string]bool
+	help  bool
 }
 
 // usageError is invalid input from the user: one line, exit 2, nothing spawned.
-type usageError struct{ msg string }
+// flags names the flags it is about, so parseConfig can name the SWARM_
+// variable instead when that is where the value came from.
+type usageError struct {
+	msg   string
+	flags []string
+}
 
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// flagErrorf is a usage error about one flag: "-name: ...".
+func flagErrorf(name, format string, args ...any) error {
+	return &usageError{msg: "-" + name + ": " + fmt.Sprintf(format, args...), flags: []string{name}}
+}
+
+// nameEnv puts the variables in front of an error about flags whose value
+// came from the environment: the user never typed those flags.
+func nameEnv(err error, fromEnv map[string]string) error {
+	var ue *usageError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	var vars []string
+	for _, f := range ue.flags {
+		if v, ok := fromEnv[f]; ok {
+			vars = append(vars, fmt.Sprintf("%s=%q", envName(f), v))
+		}
+	}
+	if len(vars) == 0 {
+		return err
+	}
+	return &usageError{msg: strings.Join(vars, ", ") + ": " + ue.msg, flags: ue.flags}
+}
+
+// oneLine escapes control characters. The flag package echoes arguments
+// unquoted ("bad flag syntax: ...", an unknown flag's name), and a newline
+// in one must not split the one-line error.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // newFlagSet binds every flag to cfg. It is used by parseConfig and by usage
@@ -103,7 +152,7 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 			cfg.help = true
 			return cfg, nil
 		}
-		return nil, usagef("%s", err)
+		return nil, usagef("%s", oneLine(err.Error()))
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
@@ -111,24 +160,31 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var envErr error
+	fromEnv := map[string]string{} // flag name -> value of its variable
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] || envErr != nil || f.Name == "h" || f.Name == "help" {
 			return
 		}
 		name := envName(f.Name)
 		if v := getenv(name); v != "" {
+			fromEnv[f.Name] = v
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = usagef("%s=%q: %v", name, v, err)
 			}
+			given[f.Name] = true
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
 	}
+	cfg.given = given
 	if cfg.help || cfg.version {
 		return cfg, nil
 	}
-	return cfg, cfg.validate()
+	if err := cfg.validate(); err != nil {
+		return nil, nameEnv(err, fromEnv)
+	}
+	return cfg, nil
 }
 
 // envName maps a flag name to its environment variable: node-report-timeout
@@ -151,10 +207,10 @@ func splitList(s string) []string {
 // were spawned. Each error names the flag.
 func (c *config) validate() error {
 	if c.nodes < 1 {
-		return usagef("-nodes: must be at least 1, got %d", c.nodes)
+		return flagErrorf("nodes", "must be at least 1, got %d", c.nodes)
 	}
 	if c.nodes > 1024 {
-		return usagef("-nodes: at most 1024 nodes on one host, got %d", c.nodes)
+		return flagErrorf("nodes", "at most 1024 nodes on one host, got %d", c.nodes)
 	}
 	for _, d := range []struct {
 		name string
@@ -171,57 +227,60 @@ func (c *config) validate() error {
 		{"consuming-ttl", c.consumingTTL, true},
 	} {
 		if d.v < 0 || (d.pos && d.v == 0) {
-			return usagef("-%s: must be %s, got %s", d.name, map[bool]string{true: "positive", false: "zero or positive"}[d.pos], d.v)
+			return flagErrorf(d.name, "must be %s, got %s", map[bool]string{true: "positive", false: "zero or positive"}[d.pos], d.v)
 		}
 	}
 	if c.reportInterval >= c.nodeReportTimeout {
-		return usagef("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout)
+		return &usageError{
+			msg:   fmt.Sprintf("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout),
+			flags: []string{"report-interval", "node-report-timeout"},
+		}
 	}
 	if c.memoryLimitMiB < 0 {
-		return usagef("-memory-limit: must be zero (off) or a number of MiB, got %d", c.memoryLimitMiB)
+		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB, got %d", c.memoryLimitMiB)
 	}
 	if !c.demo {
 		if len(c.topics) == 0 {
-			return usagef("-topics: at least one topic is required")
+			return flagErrorf("topics", "at least one topic is required")
 		}
 		if len(c.bootstrap) == 0 {
-			return usagef("-bootstrap: at least one host:port is required")
+			return flagErrorf("bootstrap", "at least one host:port is required")
 		}
 		for _, b := range c.bootstrap {
 			if err := checkHostPort(b); err != nil {
-				return usagef("-bootstrap: %q: %v", b, err)
+				return flagErrorf("bootstrap", "%q: %v", b, err)
 			}
 		}
 	}
 	if strings.TrimSpace(c.group) == "" {
-		return usagef("-group: must not be empty")
+		return flagErrorf("group", "must not be empty")
 	}
 	if strings.ContainsAny(c.instanceID, " \t\n") {
-		return usagef("-instance-id: must not contain white space, got %q", c.instanceID)
+		return flagErrorf("instance-id", "must not contain white space, got %q", c.instanceID)
 	}
 	switch c.balancer {
 	case "cooperative-sticky", "range", "sticky", "roundrobin":
 	default:
-		return usagef("-balancer: must be cooperative-sticky, range, sticky or roundrobin, got %q", c.balancer)
+		return flagErrorf("balancer", "must be cooperative-sticky, range, sticky or roundrobin, got %q", c.balancer)
 	}
 	switch c.initialOffset {
 	case "earliest", "latest":
 	default:
-		return usagef("-initial-offset: must be earliest or latest, got %q", c.initialOffset)
+		return flagErrorf("initial-offset", "must be earliest or latest, got %q", c.initialOffset)
 	}
 	switch c.logFormat {
 	case "text", "json":
 	default:
-		return usagef("-log-format: must be text or json, got %q", c.logFormat)
+		return flagErrorf("log-format", "must be text or json, got %q", c.logFormat)
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
-		return usagef("-log-level: %v", err)
+		return flagErrorf("log-level", "%v", err)
 	}
 	if _, err := newHandler(c.handler, io.Discard); err != nil {
-		return usagef("-handler: %v", err)
+		return flagErrorf("handler", "%v", err)
 	}
 	if c.demoRecords < 1 {
-		return usagef("-demo-records: must be at least 1, got %d", c.demoRecords)
+		return flagErrorf("demo-records", "must be at least 1, got %d", c.demoRecords)
 	}
 	return nil
 }

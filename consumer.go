@@ -14,10 +14,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// pollWait bounds one PollFetches call, so an idle node still completes a
+// pollWait bounds one PollRecords call, so an idle node still completes a
 // loop turn regularly and a stuck loop (not an empty topic) is what
 // -polling-ttl detects.
 const pollWait = time.Second
+
+// maxPollRecords caps one handled batch (Karafka's max_messages plays the
+// same part). A fetch can hold a whole partition; handled as one batch it
+// would be marked, committed and checked by -consuming-ttl only at its end,
+// and a rebalance would wait for all of it.
+const maxPollRecords = 500
 
 // instanceID is Karafka's static membership mapping: <prefix>_<node>_<route>.
 func instanceID(prefix string, node, route int) string {
@@ -73,8 +79,10 @@ type consumer struct {
 	h       recordHandler
 	health  *nodeHealth
 	log     *slog.Logger
-	topics  []string
 	handled atomic.Int64
+	// closeTimeout bounds the final commit and close together: most of the
+	// node's own shutdown budget, which ends before the supervisor's KILL.
+	closeTimeout time.Duration
 }
 
 func newConsumer(cfg *config, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
@@ -82,7 +90,8 @@ func newConsumer(cfg *config, nodeID int, h recordHandler, health *nodeHealth, l
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	return &consumer{cl: cl, h: h, health: health, log: log, topics: cfg.topics}, nil
+	return &consumer{cl: cl, h: h, health: health, log: log,
+		closeTimeout: cfg.shutdownTimeout * 8 / 10}, nil
 }
 
 // run polls and handles until ctx is cancelled (stop) or an error. quiet is
@@ -105,7 +114,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		default:
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
-		fetches := c.cl.PollFetches(pollCtx)
+		fetches := c.cl.PollRecords(pollCtx, maxPollRecords)
 		cancel()
 		now := time.Now()
 		c.health.polled(now)
@@ -140,16 +149,31 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 	}
 }
 
-// close commits the marks synchronously, then leaves. With static
-// membership franz-go sends no LeaveGroup, so a restarted node with the
-// same instance id gets its partitions back without a rebalance.
+// close commits the marks synchronously, then closes the client, both
+// within closeTimeout. With static membership franz-go sends no LeaveGroup,
+// so a restarted node with the same instance id gets its partitions back
+// without a rebalance. The bound matters: a TERM that lands mid-rebalance
+// finds a JoinGroup in flight that the broker may hold for the whole
+// rebalance timeout (60 s by default), and Close waits for it. The process
+// is about to exit and its sockets die with it, so past the bound the node
+// stops waiting; what it handled is committed first, or delivered again.
 func (c *consumer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	deadline := time.Now().Add(c.closeTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
 		c.log.Error("commit handled offsets", "err", err)
 	}
-	c.cl.CloseAllowingRebalance()
+	closed := make(chan struct{})
+	go func() {
+		c.cl.CloseAllowingRebalance()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(time.Until(deadline)):
+		c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
+	}
 }
 
 // kgoLogger routes franz-go's logs into slog at warn and above only: its

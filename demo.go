@@ -2,5 +2,445 @@
 
 package main
 
-// runDemo is filled in below.
-func runDemo(cfg *config) int { return supervise(cfg) }
+// The demo: an embedded kfake broker, a topic full of sample orders, and the
+// real swarm (this process as supervisor, nodes re-executed from
+// /proc/self/exe) consuming it, with progress measured from the broker side
+// so it shows what the group has committed, not what nodes claim.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
+)
+
+// Demo defaults, used for every setting the user did not give.
+const (
+	demoTopic      = "demo-orders"
+	demoPartitions = 8
+	demoGroup      = "swarm-demo"
+	// demoBurn is SHA-256 rounds per record: about 100 µs of CPU on a
+	// 2020s x86 core, so the default 200 000 records keep two nodes on two
+	// cores busy for roughly 10-20 s.
+	demoBurn = 1000
+	// demoTick is how often progress is measured; commits land about once
+	// a second (the nodes' auto-commit interval), so faster is pointless.
+	demoTick = 250 * time.Millisecond
+	// demoPlainEvery spaces progress lines when output is not a terminal.
+	demoPlainEvery = 2 * time.Second
+	// demoRateWindow smooths records/s over the 1 s commit steps.
+	demoRateWindow = 3 * time.Second
+	// demoSettleWait bounds how long a finished demo waits for a settled
+	// group before it stops anyway (a node that never joins, say).
+	demoSettleWait = 15 * time.Second
+)
+
+// runDemo fills a topic and runs the swarm over it until every record is
+// committed (or the user stops it), then prints a summary. It returns the
+// manager's exit code. With -bootstrap given it uses that cluster instead
+// of starting its own broker.
+func runDemo(cfg *config) int {
+	demoDefaults(cfg)
+	out := os.Stdout
+	var setup context.Context
+	fail := func(err error) int {
+		if setup != nil && setup.Err() != nil {
+			fmt.Fprintln(out, "swarm demo: interrupted before the swarm started")
+			return exitOK // like the manager's graceful stop: nothing went wrong
+		}
+		fmt.Fprintf(os.Stderr, "swarm demo: %v\n", err)
+		return exitFailure
+	}
+
+	// Our own registration keeps TERM and INT caught for the demo's whole
+	// life: before the manager exists they must abort the setup, and after
+	// the manager's signal.Stop our SIGTERM to ourselves (sent when all is
+	// consumed) could otherwise meet the default action and kill us.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	defer signal.Stop(sigs)
+	setup, cancelSetup := context.WithCancel(context.Background()) // assigns the setup fail reads
+	defer cancelSetup()
+	go func() {
+		select {
+		case <-sigs:
+			cancelSetup()
+		case <-setup.Done():
+		}
+	}()
+
+	if !cfg.given["bootstrap"] {
+		// No Ports option: kfake listens on a free loopback port.
+		broker, err := kfake.NewCluster(
+			kfake.NumBrokers(1),
+			kfake.SeedTopics(demoPartitions, cfg.topics...),
+			kfake.GroupMinSessionTimeout(100*time.Millisecond),
+			kfake.AllowAutoTopicCreation(),
+		)
+		if err != nil {
+			return fail(fmt.Errorf("start broker: %w", err))
+		}
+		defer broker.Close()
+		cfg.bootstrap = broker.ListenAddrs()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.bootstrap...), kgo.DefaultProduceTopic(cfg.topics[0]))
+	if err != nil {
+		return fail(fmt.Errorf("create demo client: %w", err))
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	filled := time.Now()
+	if err := fillDemo(setup, cl, cfg.demoRecords); err != nil {
+		return fail(err)
+	}
+	p, err := newDemoProgress(setup, adm, cfg, out)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(out, "swarm demo: %d records in %s (filled in %.1fs, broker %s); %d nodes, handler %s, group %s\n",
+		p.total, strings.Join(cfg.topics, ","), time.Since(filled).Seconds(), strings.Join(cfg.bootstrap, ","),
+		cfg.nodes, cfg.handler, cfg.group)
+
+	// From here on the swarm runs exactly as supervise() runs it.
+	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
+	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs())
+	if err != nil {
+		return fail(fmt.Errorf("start supervisor: %w", err))
+	}
+	// Only now: the manager's own registration takes the next signal.
+	cancelSetup()
+
+	p.began = time.Now()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(stopped); p.run(stop) }()
+	code := m.run()
+	close(stop)
+	<-stopped
+
+	// Measured once more after every node's final commit, so an
+	// interrupted demo reports what was really committed.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.measure(ctx)
+	p.summary(m)
+	return code
+}
+
+// demoDefaults fills in the demo's choices for every setting the user left
+// alone; what the user gave wins.
+func demoDefaults(cfg *config) {
+	set := func(name string, apply func()) {
+		if !cfg.given[name] {
+			apply()
+		}
+	}
+	set("topics", func() { cfg.topics = []string{demoTopic} })
+	set("group", func() { cfg.group = demoGroup })
+	set("handler", func() { cfg.handler = "burn=" + strconv.Itoa(demoBurn) })
+	// A short session so a killed node's partitions move on quickly.
+	set("session-timeout", func() { cfg.sessionTimeout = 3 * time.Second })
+	set("report-interval", func() { cfg.reportInterval = time.Second })
+	// Info logs of the supervisor and every node would scroll the progress
+	// line away; warnings still show.
+	set("log-level", func() { cfg.logLevel = "warn" })
+}
+
+// fillDemo produces n sample orders into the client's default topic and
+// waits until every one is acknowledged.
+func fillDemo(ctx context.Context, cl *kgo.Client, n int) error {
+	var mu sync.Mutex
+	var first error
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		r := &kgo.Record{
+			Key:   []byte("customer-" + strconv.Itoa(i%997)),
+			Value: fmt.Appendf(nil, `{"order":%d,"customer":%d,"amount_cents":%d}`, i, i%997, 100+i*7919%100000),
+		}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush demo records: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first != nil {
+		return fmt.Errorf("produce demo records: %w", first)
+	}
+	return ctx.Err()
+}
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// rateSample is the consumed count at one moment, for records/s.
+type rateSample struct {
+	at       time.Time
+	consumed int64
+}
+
+// demoProgress measures the group's committed offsets against the log's
+// bounds. Only its own goroutine touches it until run has returned.
+type demoProgress struct {
+	adm   *kadm.Client
+	cfg   *config
+	out   *os.File
+	tty   bool
+	start map[topicPartition]int64 // log start offsets when the swarm began
+	end   map[topicPartition]int64 // end offsets after filling: the goal
+	total int64
+
+	began, doneAt time.Time // doneAt: when the last record was committed
+	settled       bool      // every node is in the group and every partition is assigned
+	committed     map[topicPartition]int64
+	owner         map[topicPartition]int // node that last held the partition
+	perNode       []int64
+	unowned       int64 // committed while no node was seen holding it
+	consumed      int64
+	samples       []rateSample
+}
+
+// newDemoProgress reads the topics' bounds once; records produced later
+// (there are none in the demo) would not count.
+func newDemoProgress(ctx context.Context, adm *kadm.Client, cfg *config, out *os.File) (*demoProgress, error) {
+	starts, err := adm.ListStartOffsets(ctx, cfg.topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, cfg.topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	p := &demoProgress{
+		adm: adm, cfg: cfg, out: out, tty: isTerminal(out),
+		start: map[topicPartition]int64{}, end: map[topicPartition]int64{},
+		committed: map[topicPartition]int64{}, owner: map[topicPartition]int{},
+		perNode: make([]int64, cfg.nodes),
+	}
+	starts.Each(func(o kadm.ListedOffset) { p.start[topicPartition{o.Topic, o.Partition}] = o.Offset })
+	ends.Each(func(o kadm.ListedOffset) {
+		tp := topicPartition{o.Topic, o.Partition}
+		p.end[tp] = o.Offset
+		p.committed[tp] = p.start[tp]
+		p.total += o.Offset - p.start[tp]
+	})
+	return p, nil
+}
+
+// isTerminal says whether f is a terminal, the condition for redrawing one
+// line in place instead of printing a line per update.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// run measures every demoTick and shows progress until stop is closed or
+// every record is committed; then it asks the manager to stop, once the
+// group is settled: a node stopped while its JoinGroup is in flight waits,
+// inside franz-go's Close, until the broker ends that rebalance, which
+// with static members that never rejoin takes the whole rebalance timeout
+// (60 s). A small demo finishes before the last node has even joined.
+func (p *demoProgress) run(stop <-chan struct{}) {
+	t := time.NewTicker(demoTick)
+	defer t.Stop()
+	var printed time.Time
+	for {
+		select {
+		case <-stop:
+			if p.tty {
+				fmt.Fprintln(p.out) // keep the last progress line above the summary
+			}
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p.measure(ctx)
+		cancel()
+		now := time.Now()
+		if p.consumed >= p.total && p.doneAt.IsZero() {
+			p.doneAt = now
+		}
+		done := !p.doneAt.IsZero() && (p.settled || now.Sub(p.doneAt) >= demoSettleWait)
+		switch {
+		case p.tty:
+			p.drawLine()
+		case done || now.Sub(printed) >= demoPlainEvery:
+			printed = now
+			fmt.Fprintln(p.out, "progress: "+p.line())
+		}
+		if done {
+			if p.tty {
+				fmt.Fprintln(p.out)
+			}
+			// The manager's ordinary graceful stop, through its own signal
+			// pipe and loop: no second way to stop it. It is our own pid.
+			if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
+				fmt.Fprintf(os.Stderr, "swarm demo: stop swarm: %v\n", err)
+			}
+			return
+		}
+	}
+}
+
+// measure reads committed offsets and the group's assignment from the
+// broker. A failed read (the group does not exist yet) keeps the last view.
+// Newly committed records are credited to the node that held the partition
+// at the previous look, so a partition that moves in a rebalance is mostly
+// credited right; it is an estimate, the total is exact.
+func (p *demoProgress) measure(ctx context.Context) {
+	offs, err := p.adm.FetchOffsets(ctx, p.cfg.group)
+	if err != nil {
+		return
+	}
+	current := map[topicPartition]int{}
+	members := 0
+	if groups, err := p.adm.DescribeGroups(ctx, p.cfg.group); err == nil {
+		for _, g := range groups {
+			if g.State == "Stable" {
+				members += len(g.Members)
+			}
+			for _, mem := range g.Members {
+				id, ok := demoNodeID(p.cfg.group, mem.ClientID)
+				a, isConsumer := mem.Assigned.AsConsumer()
+				if !ok || id >= len(p.perNode) || !isConsumer {
+					continue
+				}
+				for _, t := range a.Topics {
+					for _, part := range t.Partitions {
+						current[topicPartition{t.Topic, part}] = id
+					}
+				}
+			}
+		}
+	}
+	p.consumed = 0
+	for tp, end := range p.end {
+		c := p.committed[tp]
+		if o, ok := offs.Lookup(tp.topic, tp.partition); ok && o.Err == nil && o.At >= 0 {
+			c = min(max(o.At, c), end) // commits only move forward here
+		}
+		if delta := c - p.committed[tp]; delta > 0 {
+			id, ok := p.owner[tp]
+			if !ok {
+				id, ok = current[tp]
+			}
+			if ok {
+				p.perNode[id] += delta
+			} else {
+				p.unowned += delta
+			}
+		}
+		p.committed[tp] = c
+		p.consumed += c - p.start[tp]
+	}
+	// Between the two rounds of a cooperative rebalance the group is
+	// Stable with revoked partitions unassigned: all must be held.
+	assigned := 0
+	for tp, id := range current {
+		p.owner[tp] = id
+		if _, ok := p.end[tp]; ok {
+			assigned++
+		}
+	}
+	p.settled = members == p.cfg.nodes && assigned == len(p.end)
+	now := time.Now()
+	p.samples = append(p.samples, rateSample{now, p.consumed})
+	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= demoRateWindow {
+		p.samples = p.samples[1:]
+	}
+}
+
+// demoNodeID reads the node id out of a client id "<group>-node-<id>".
+func demoNodeID(group, clientID string) (int, bool) {
+	s, ok := strings.CutPrefix(clientID, group+"-node-")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.Atoi(s)
+	return id, err == nil && id >= 0
+}
+
+// line is one progress report: consumed/total, records/s, per node.
+func (p *demoProgress) line() string {
+	var b strings.Builder
+	pct := 100 * float64(p.consumed) / float64(max(p.total, 1))
+	fmt.Fprintf(&b, "%d/%d records (%.1f%%)  %.0f records/s  nodes", p.consumed, p.total, pct, p.rate())
+	for id, n := range p.perNode {
+		fmt.Fprintf(&b, " %d:%d", id, n)
+	}
+	return b.String()
+}
+
+// rate is records/s over the last demoRateWindow.
+func (p *demoProgress) rate() float64 {
+	if len(p.samples) < 2 {
+		return 0
+	}
+	a, z := p.samples[0], p.samples[len(p.samples)-1]
+	if d := z.at.Sub(a.at).Seconds(); d > 0 {
+		return float64(z.consumed-a.consumed) / d
+	}
+	return 0
+}
+
+// drawLine redraws the progress line in place, cut to the terminal's
+// width: a wrapped line could not be redrawn with \r.
+func (p *demoProgress) drawLine() {
+	s := p.line()
+	if ws, err := unix.IoctlGetWinsize(int(p.out.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 1 && len(s) >= int(ws.Col) {
+		s = s[:ws.Col-1]
+	}
+	fmt.Fprint(p.out, "\r\033[K"+s)
+}
+
+// summary prints the outcome: records, time, rate, and each node's share
+// and restarts. m has stopped, so its state may be read here.
+func (p *demoProgress) summary(m *manager) {
+	end := p.doneAt
+	if end.IsZero() {
+		end = time.Now()
+	}
+	secs := end.Sub(p.began).Seconds()
+	restarts := 0
+	for _, n := range m.nodes {
+		restarts += n.restarts
+	}
+	if p.consumed >= p.total {
+		fmt.Fprintf(p.out, "swarm demo: all %d records consumed in %.1fs (%.0f records/s) by %d nodes, %d restarts\n",
+			p.consumed, secs, float64(p.consumed)/max(secs, 1e-3), len(m.nodes), restarts)
+	} else {
+		fmt.Fprintf(p.out, "swarm demo: stopped at %d of %d records after %.1fs (%.0f records/s) with %d nodes, %d restarts\n",
+			p.consumed, p.total, secs, float64(p.consumed)/max(secs, 1e-3), len(m.nodes), restarts)
+	}
+	for _, n := range m.nodes {
+		fmt.Fprintf(p.out, "  node %d: %d records, %d restarts\n", n.id, p.perNode[n.id], n.restarts)
+	}
+	if p.unowned > 0 {
+		fmt.Fprintf(p.out, "  (%d records committed while the group was rebalancing: not attributed to a node)\n", p.unowned)
+	}
+}

@@ -1,0 +1,315 @@
+//go:build linux
+
+package main
+
+// Invalid usage, run through the real binary: every bad flag, value or
+// environment variable must end in exit 2 with one line on stderr that
+// names what was wrong, before anything is logged or spawned.
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cliResult is one finished run of the binary.
+type cliResult struct {
+	code    int
+	stdout  string
+	stderr  string
+	elapsed time.Duration
+	left    []int // live processes of its process group after it exited
+}
+
+// swarmFreeEnv is the test's environment without any SWARM_* variable, so
+// a stray setting in the shell that runs the tests cannot change a case.
+func swarmFreeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SWARM_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// runCLI runs the binary to completion in a process group of its own, with
+// stdout and stderr in files (so a leftover child holding them cannot block
+// the wait), and reports what is left of the group once it has exited.
+func runCLI(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	dir := t.TempDir()
+	outF, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outF.Close()
+	errF, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errF.Close()
+
+	cmd := exec.Command(swarmBin, args...)
+	cmd.Env = append(swarmFreeEnv(), env...)
+	if raceEnabled {
+		// A -race binary sleeps 1 s on every exit 0 to let reports out; the
+		// cases here have nothing to report and there are many of them.
+		cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	}
+	cmd.Stdout, cmd.Stderr = outF, errF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start swarm: %v", err)
+	}
+	pgid := cmd.Process.Pid
+	// Only ever needed when the test fails: whatever the case spawned goes.
+	t.Cleanup(func() {
+		if len(groupPids(pgid)) > 0 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			waitFor(t, 5*time.Second, "process group to be gone", func() bool { return len(groupPids(pgid)) == 0 })
+		}
+	})
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
+		t.Fatalf("swarm %q did not exit within 10s", args)
+	}
+	r := cliResult{code: cmd.ProcessState.ExitCode(), elapsed: time.Since(start), left: groupPids(pgid)}
+	// Read after the group check: nothing can still be writing.
+	b, _ := os.ReadFile(outF.Name())
+	r.stdout = string(b)
+	b, _ = os.ReadFile(errF.Name())
+	r.stderr = string(b)
+	return r
+}
+
+func TestValidationErrors(t *testing.T) {
+	// ok is a valid base: every case breaks exactly one thing in it.
+	ok := []string{"-bootstrap=127.0.0.1:9092", "-topics=orders"}
+	cases := []struct {
+		name string
+		doc  string
+		args []string
+		env  []string
+		want []string // every one must occur in the error line
+	}{
+		{name: "nodes-zero", doc: "a swarm of no nodes consumes nothing",
+			args: append([]string{"-nodes", "0"}, ok...), want: []string{"-nodes"}},
+		{name: "nodes-negative", doc: "a negative count is not a count",
+			args: append([]string{"-nodes", "-1"}, ok...), want: []string{"-nodes"}},
+		{name: "nodes-too-many", doc: "more than 1024 nodes on one host is a typo, not a plan",
+			args: append([]string{"-nodes=1025"}, ok...), want: []string{"-nodes"}},
+		{name: "nodes-not-a-number", doc: "the flag parser's own error names the flag",
+			args: append([]string{"-nodes=abc"}, ok...), want: []string{"-nodes"}},
+		{name: "nodes-missing-value", doc: "a trailing flag without its value",
+			args: append(append([]string{}, ok...), "-nodes"), want: []string{"-nodes"}},
+		{name: "session-timeout-negative", doc: "durations must be positive",
+			args: append([]string{"-session-timeout=-1s"}, ok...), want: []string{"-session-timeout"}},
+		{name: "session-timeout-zero", doc: "a zero session cannot be kept alive",
+			args: append([]string{"-session-timeout=0"}, ok...), want: []string{"-session-timeout"}},
+		{name: "report-interval-negative", doc: "durations must be positive",
+			args: append([]string{"-report-interval=-1s"}, ok...), want: []string{"-report-interval"}},
+		{name: "node-report-timeout-negative", doc: "durations must be positive",
+			args: append([]string{"-node-report-timeout=-1s"}, ok...), want: []string{"-node-report-timeout"}},
+		{name: "node-restart-timeout-negative", doc: "zero is allowed for the restart delay, negative is not",
+			args: append([]string{"-node-restart-timeout=-1ms"}, ok...), want: []string{"-node-restart-timeout"}},
+		{name: "shutdown-timeout-negative", doc: "durations must be positive",
+			args: append([]string{"-shutdown-timeout=-1s"}, ok...), want: []string{"-shutdown-timeout"}},
+		{name: "polling-ttl-negative", doc: "durations must be positive",
+			args: append([]string{"-polling-ttl=-1s"}, ok...), want: []string{"-polling-ttl"}},
+		{name: "consuming-ttl-negative", doc: "durations must be positive",
+			args: append([]string{"-consuming-ttl=-1s"}, ok...), want: []string{"-consuming-ttl"}},
+		{name: "duration-not-a-duration", doc: "a bare number is not a duration",
+			args: append([]string{"-shutdown-timeout=5"}, ok...), want: []string{"-shutdown-timeout"}},
+		{name: "report-interval-equal-timeout", doc: "reports exactly at the timeout would stop every node as hanging",
+			args: append([]string{"-report-interval=1s", "-node-report-timeout=1s"}, ok...),
+			want: []string{"-report-interval", "-node-report-timeout"}},
+		{name: "report-interval-above-timeout", doc: "reports rarer than the timeout stop every node as hanging",
+			args: append([]string{"-report-interval=2m"}, ok...), want: []string{"-report-interval", "-node-report-timeout"}},
+		{name: "memory-limit-negative", doc: "0 is off, a negative limit means nothing",
+			args: append([]string{"-memory-limit=-1"}, ok...), want: []string{"-memory-limit"}},
+		{name: "topics-empty", doc: "an explicitly empty topic list",
+			args: []string{"-bootstrap=127.0.0.1:9092", "-topics="}, want: []string{"-topics"}},
+		{name: "topics-only-commas", doc: "commas alone are no topics",
+			args: []string{"-bootstrap=127.0.0.1:9092", "-topics=,,"}, want: []string{"-topics"}},
+		{name: "topics-missing", doc: "no -topics at all: there is no sensible default",
+			args: []string{"-bootstrap=127.0.0.1:9092"}, want: []string{"-topics"}},
+		{name: "bootstrap-empty", doc: "an explicitly empty broker list",
+			args: []string{"-bootstrap=", "-topics=orders"}, want: []string{"-bootstrap"}},
+		{name: "bootstrap-no-port", doc: "host without port",
+			args: []string{"-bootstrap=127.0.0.1", "-topics=orders"}, want: []string{"-bootstrap", "127.0.0.1"}},
+		{name: "bootstrap-port-zero", doc: "port 0 cannot be connected to",
+			args: []string{"-bootstrap=localhost:0", "-topics=orders"}, want: []string{"-bootstrap", "localhost:0"}},
+		{name: "bootstrap-port-too-big", doc: "ports end at 65535",
+			args: []string{"-bootstrap=localhost:70000", "-topics=orders"}, want: []string{"-bootstrap", "localhost:70000"}},
+		{name: "bootstrap-port-not-a-number", doc: "named ports are not resolved",
+			args: []string{"-bootstrap=localhost:kafka", "-topics=orders"}, want: []string{"-bootstrap", "localhost:kafka"}},
+		{name: "bootstrap-empty-host", doc: "\":9092\" has no host",
+			args: []string{"-bootstrap=:9092", "-topics=orders"}, want: []string{"-bootstrap", ":9092"}},
+		{name: "bootstrap-second-bad", doc: "every entry of the list is checked, not only the first",
+			args: []string{"-bootstrap=127.0.0.1:9092,broker2", "-topics=orders"}, want: []string{"-bootstrap", "broker2"}},
+		{name: "group-empty", doc: "a consumer group needs a name",
+			args: append([]string{"-group= "}, ok...), want: []string{"-group"}},
+		{name: "instance-id-space", doc: "a static membership prefix with white space",
+			args: append([]string{"-instance-id=a b"}, ok...), want: []string{"-instance-id"}},
+		{name: "unknown-flag", doc: "a misspelt flag must not be ignored",
+			args: append([]string{"-nodez=2"}, ok...), want: []string{"-nodez"}},
+		{name: "unknown-flag-with-newline", doc: "even a flag name holding a newline gives one line",
+			args: append([]string{"-bo\ngus"}, ok...), want: []string{"-bo"}},
+		{name: "bad-flag-syntax-with-newline", doc: "the flag parser's syntax error echoes the argument",
+			args: append([]string{"-=a\nb"}, ok...), want: []string{"-="}},
+		{name: "balancer", doc: "only the four franz-go balancers exist",
+			args: append([]string{"-balancer=fair"}, ok...), want: []string{"-balancer", "fair"}},
+		{name: "balancer-newline", doc: "a value with a newline is quoted, not echoed raw",
+			args: append([]string{"-balancer=a\nb"}, ok...), want: []string{"-balancer"}},
+		{name: "initial-offset", doc: "earliest or latest",
+			args: append([]string{"-initial-offset=middle"}, ok...), want: []string{"-initial-offset", "middle"}},
+		{name: "handler-burn-zero", doc: "zero rounds of work is not a workload",
+			args: append([]string{"-handler=burn=0"}, ok...), want: []string{"-handler", "burn=0"}},
+		{name: "handler-burn-not-a-number", doc: "burn=N wants a number",
+			args: append([]string{"-handler=burn=x"}, ok...), want: []string{"-handler", "burn=x"}},
+		{name: "handler-unknown", doc: "only print, discard and burn=N are built in",
+			args: append([]string{"-handler=sql"}, ok...), want: []string{"-handler", "sql"}},
+		{name: "log-format", doc: "text or json",
+			args: append([]string{"-log-format=xml"}, ok...), want: []string{"-log-format", "xml"}},
+		{name: "log-level", doc: "debug, info, warn or error",
+			args: append([]string{"-log-level=loud"}, ok...), want: []string{"-log-level", "loud"}},
+		{name: "demo-records-zero", doc: "a demo of nothing",
+			args: []string{"-demo", "-demo-records=0"}, want: []string{"-demo-records"}},
+		{name: "positional-argument", doc: "a stray word (a forgotten dash, a shell quoting slip) is not ignored",
+			args: append(append([]string{}, ok...), "extra"), want: []string{"extra"}},
+		{name: "env-nodes-zero", doc: "the same check applies to a value from the environment, which is named",
+			args: ok, env: []string{"SWARM_NODES=0"}, want: []string{"SWARM_NODES", "-nodes"}},
+		{name: "env-nodes-not-a-number", doc: "an unparsable variable is named with its value",
+			args: ok, env: []string{"SWARM_NODES=abc"}, want: []string{"SWARM_NODES", "abc"}},
+		{name: "env-duration-negative", doc: "a multi-word flag's variable",
+			args: ok, env: []string{"SWARM_NODE_RESTART_TIMEOUT=-1s"}, want: []string{"SWARM_NODE_RESTART_TIMEOUT", "-node-restart-timeout"}},
+		{name: "env-report-interval", doc: "a cross-flag check names the variable that set one side",
+			args: ok, env: []string{"SWARM_REPORT_INTERVAL=5m"}, want: []string{"SWARM_REPORT_INTERVAL", "-report-interval"}},
+		{name: "env-topics-only-commas", doc: "required flag given through the environment, but empty in effect",
+			args: []string{"-bootstrap=127.0.0.1:9092"}, env: []string{"SWARM_TOPICS=,"}, want: []string{"SWARM_TOPICS", "-topics"}},
+		{name: "env-bootstrap", doc: "a malformed broker list from the environment",
+			args: []string{"-topics=orders"}, env: []string{"SWARM_BOOTSTRAP=nohost"}, want: []string{"SWARM_BOOTSTRAP", "nohost"}},
+		{name: "env-handler", doc: "a bad handler from the environment",
+			args: ok, env: []string{"SWARM_HANDLER=burn=0"}, want: []string{"SWARM_HANDLER", "burn=0"}},
+		{name: "env-bad-and-flag-bad", doc: "with both broken, the flag's error is the one reported (the flag wins)",
+			args: append([]string{"-nodes=-5"}, ok...), env: []string{"SWARM_NODES=abc"}, want: []string{"-nodes", "-5"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, tc.env, tc.args...)
+			t.Logf("%s: args %q env %q -> exit %d in %s, stderr %q", tc.doc, tc.args, tc.env, r.code, r.elapsed.Round(time.Millisecond), r.stderr)
+			if r.code != exitUsage {
+				t.Errorf("exit code %d, want %d", r.code, exitUsage)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout not empty: %q", r.stdout)
+			}
+			if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("stderr is not exactly one line: %q", r.stderr)
+			}
+			line := strings.TrimSuffix(r.stderr, "\n")
+			if !strings.HasPrefix(line, "swarm: ") {
+				t.Errorf("stderr line does not start with %q: %q", "swarm: ", line)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("stderr line does not name %q: %q", w, line)
+				}
+			}
+			// Nothing ran: no log line (text or JSON), no process left.
+			var l logLine
+			if json.Unmarshal([]byte(line), &l) == nil || strings.Contains(line, "msg=") || strings.Contains(line, "level=") {
+				t.Errorf("stderr holds a log line, so the swarm got as far as logging: %q", line)
+			}
+			if len(r.left) > 0 {
+				t.Errorf("processes left in its group after exit: %v", r.left)
+			}
+			// Validation needs no network and no child: it is over at once.
+			if r.elapsed > 5*time.Second {
+				t.Errorf("took %s to reject invalid usage", r.elapsed)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			// Invalid settings around it do not matter: help is asked for.
+			r := runCLI(t, []string{"SWARM_NODES=0"}, arg)
+			if r.code != 0 {
+				t.Fatalf("%s: exit %d, want 0; stderr %q", arg, r.code, r.stderr)
+			}
+			if r.stderr != "" {
+				t.Errorf("%s: stderr %q, want empty", arg, r.stderr)
+			}
+			for _, w := range []string{"Usage: swarm", "SWARM_<NAME>", "-nodes", "-node-report-timeout", "-topics", "-handler"} {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("%s: usage lacks %q:\n%s", arg, w, r.stdout)
+				}
+			}
+			if len(r.left) > 0 {
+				t.Errorf("processes left: %v", r.left)
+			}
+		})
+	}
+	t.Run("-version", func(t *testing.T) {
+		r := runCLI(t, nil, "-version")
+		if r.code != 0 || r.stdout != "swarm dev\n" || r.stderr != "" {
+			t.Fatalf("-version: exit %d stdout %q stderr %q, want 0, %q, empty", r.code, r.stdout, "swarm dev\n", r.stderr)
+		}
+		if len(r.left) > 0 {
+			t.Errorf("processes left: %v", r.left)
+		}
+	})
+}
+
+// A flag wins over its environment variable, and a variable applies when
+// no flag is given: proven by running swarms that really start nodes.
+func TestFlagWinsOverEnv(t *testing.T) {
+	_, addr := newBroker(t, 2, "orders")
+
+	t.Run("flag-over-invalid-env", func(t *testing.T) {
+		s := startSwarmEnv(t, []string{"SWARM_NODES=0"},
+			append(fastArgs, "-nodes=1", "-bootstrap="+addr, "-topics=orders", "-group=gflag")...)
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+		if got := sup.int("nodes"); got != 1 {
+			t.Fatalf("supervising %d nodes, want 1 (from -nodes=1, not SWARM_NODES=0)", got)
+		}
+		s.waitNodesReady(1, 0)
+		s.signal(syscall.SIGTERM)
+		if code := s.waitExit(20 * time.Second); code != 0 {
+			t.Fatalf("exit code %d, want 0", code)
+		}
+		if forks := s.matching(afterFork(-1)); len(forks) != 1 {
+			t.Errorf("%d nodes forked, want 1", len(forks))
+		}
+	})
+
+	t.Run("env-when-no-flag", func(t *testing.T) {
+		s := startSwarmEnv(t, []string{"SWARM_NODES=2", "SWARM_TOPICS=orders", "SWARM_BOOTSTRAP=" + addr, "SWARM_GROUP=genv"},
+			fastArgs...)
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+		if got, group := sup.int("nodes"), sup.str("group"); got != 2 || group != "genv" {
+			t.Fatalf("supervising %d nodes of group %q, want 2 of genv (from the environment)", got, group)
+		}
+		s.waitNodesReady(2, 0)
+		s.signal(syscall.SIGTERM)
+		if code := s.waitExit(20 * time.Second); code != 0 {
+			t.Fatalf("exit code %d, want 0", code)
+		}
+	})
+}
