@@ -40,6 +40,8 @@ type config struct {
 	handler            string
 	logFormat          string
 	logLevel           string
+	httpAddr           string
+	subreaper          bool
 	demo               bool
 	demoRecords        int
 	version            bool
@@ -134,6 +136,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.handler, "handler", "print", "built-in handler: print | discard | burn=N")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
+	fs.StringVar(&cfg.httpAddr, "http", "", "serve /healthz, /status, /metrics and a status page on this `addr` (e.g. 127.0.0.1:8080); off when empty")
+	fs.BoolVar(&cfg.subreaper, "subreaper", false, "reap orphaned descendants as PID 1 does (on by default when PID 1)")
 	fs.BoolVar(&cfg.demo, "demo", false, "run against an embedded demo broker and show progress")
 	fs.IntVar(&cfg.demoRecords, "demo-records", 200000, "records the demo produces")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
@@ -250,6 +254,13 @@ func (c *config) validate() error {
 			if err := checkHostPort(b); err != nil {
 				return flagErrorf("bootstrap", "%q: %v", b, err)
 			}
+		}
+	}
+	if c.httpAddr != "" {
+		if _, port, err := net.SplitHostPort(c.httpAddr); err != nil {
+			return flagErrorf("http", "want [host]:port, got %q", c.httpAddr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return flagErrorf("http", "port %q is not a number from 0 to 65535", port)
 		}
 	}
 	if strings.TrimSpace(c.group) == "" {

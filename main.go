@@ -79,5 +79,13 @@ func supervise(cfg *config) int {
 		log.Error("start supervisor", "err", err)
 		return exitFailure
 	}
+	if cfg.httpAddr != "" {
+		ln, err := serveStatus(cfg.httpAddr, &m.board, log)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+			return exitFailure
+		}
+		defer ln.Close()
+	}
 	return m.run()
 }

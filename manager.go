@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,7 +44,11 @@ type manager struct {
 	roll     []int
 	rollWait int // node id whose replacement must report healthy, or -1
 
-	onChange func(*manager) // test and status seam; nil in production
+	pid           int
+	board         statusBoard
+	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
+	subreaper     bool          // PID 1 or -subreaper: reap adopted orphans
+	orphansReaped int
 }
 
 func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*manager, error) {
@@ -56,9 +61,21 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 	}
 	m := &manager{
 		cfg: cfg, log: log, exe: exe, args: args, env: os.Environ(), cpus: runtime.NumCPU(),
-		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1,
+		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1, pid: os.Getpid(),
 	}
-	m.sigs, err = newSignalPipe()
+	if cfg.httpAddr != "" {
+		m.heartbeat = httpHeartbeat
+	}
+	if m.pid == 1 || cfg.subreaper {
+		// Orphans anywhere below us (a handler's children, say) are
+		// reparented to us instead of to init, and we reap them.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			unix.Close(epfd)
+			return nil, os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
+		}
+		m.subreaper = true
+	}
+	m.sigs, err = newSignalPipe(m.subreaper)
 	if err != nil {
 		unix.Close(epfd)
 		return nil, err
@@ -104,8 +121,9 @@ func (m *manager) run() int {
 		if m.stopping && m.allDown() {
 			return m.finish()
 		}
-		m.changed()
-		timeout := m.timeout(time.Now())
+		now := time.Now()
+		m.publish(now)
+		timeout := m.timeout(now)
 		k, err := unix.EpollWait(m.epfd, events, timeout)
 		if err == unix.EINTR {
 			continue // the timeout is recomputed from the clock
@@ -115,18 +133,11 @@ func (m *manager) run() int {
 			m.killEverything()
 			return 1
 		}
-		now := time.Now()
+		now = time.Now()
 		for _, ev := range events[:k] {
 			m.dispatch(ev.Fd, now)
 		}
 		m.fireDeadlines(time.Now())
-	}
-}
-
-// changed lets the status seam see the state after every loop turn.
-func (m *manager) changed() {
-	if m.onChange != nil {
-		m.onChange(m)
 	}
 }
 
@@ -143,6 +154,9 @@ func (m *manager) allDown() bool {
 // up so the loop never wakes early and spins; -1 when nothing is due.
 func (m *manager) timeout(now time.Time) int {
 	next, ok := m.nextDeadline()
+	if m.heartbeat > 0 && (!ok || next.Sub(now) > m.heartbeat) {
+		next, ok = now.Add(m.heartbeat), true
+	}
 	if !ok {
 		return -1
 	}
@@ -239,6 +253,11 @@ func (m *manager) onReadable(n *node, now time.Time) {
 	}
 	n.lastReport = now
 	n.status = max(n.status, highest)
+	// Safe to read by pid: a node is reaped only by this loop, so its pid
+	// cannot have been reused yet.
+	if rss, err := rssOf("/proc/" + strconv.Itoa(n.pid) + "/status"); err == nil {
+		n.rss = rss
+	}
 	if !n.reported {
 		n.reported = true
 		m.log.Debug("swarm.manager.first_report", "node", n.id, "node_pid", n.pid, "status", highest, "after_ms", now.Sub(n.startedAt).Milliseconds())
@@ -418,7 +437,9 @@ func (m *manager) signalNode(n *node, sig unix.Signal) {
 }
 
 func (m *manager) onSignal(sig unix.Signal, now time.Time) {
-	m.log.Info("process.notice_signal", "signal", unix.SignalName(sig))
+	if sig != unix.SIGCHLD { // as PID 1 every orphan's death is one: not news
+		m.log.Info("process.notice_signal", "signal", unix.SignalName(sig))
+	}
 	switch sig {
 	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
 		if m.stopping {
@@ -446,6 +467,8 @@ func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 		for _, n := range m.nodes {
 			m.signalNode(n, sig)
 		}
+	case unix.SIGCHLD:
+		m.reapOrphans(now)
 	case unix.SIGHUP:
 		if m.stopping {
 			return

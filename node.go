@@ -50,7 +50,8 @@ type node struct {
 	reported   bool      // a valid status arrived since this start
 	status     int       // highest status seen since this start
 	parser     healthParser
-	garbage    int // garbage lines since this start
+	garbage    int   // garbage lines since this start
+	rss        int64 // VmRSS in bytes, read at the last report
 
 	killAt    time.Time // stopping: when KILL is due
 	killed    bool      // we sent KILL to this incarnation

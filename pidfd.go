@@ -140,6 +140,22 @@ func waitidPidfd(pidfd int, info *siginfoChld, options int) error {
 	}
 }
 
+// waitidAll is waitid(P_ALL), used only with WNOWAIT to peek, for PID 1's
+// orphan reaping; EINTR is retried here.
+func waitidAll(info *siginfoChld, options int) error {
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0,
+			uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return errno
+		}
+		return nil
+	}
+}
+
 // reap collects the exit status of the process behind pidfd without
 // blocking. done is false while it is still running. ECHILD means somebody
 // else reaped it (a bug, since we never wait on any pid): reported as error.

@@ -31,13 +31,20 @@ type signalPipe struct {
 	in    chan os.Signal
 }
 
-func newSignalPipe() (*signalPipe, error) {
+// newSignalPipe traps the supervisor's signals, and SIGCHLD too when we
+// reap orphans (only then: a plain supervisor learns of node deaths from
+// pidfds and has no use for SIGCHLD).
+func newSignalPipe(withChld bool) (*signalPipe, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	p := &signalPipe{efd: efd, queue: make(chan os.Signal, 64), in: make(chan os.Signal, 64)}
-	signal.Notify(p.in, supervisorSignals...)
+	sigs := supervisorSignals
+	if withChld {
+		sigs = append(sigs[:len(sigs):len(sigs)], unix.SIGCHLD)
+	}
+	signal.Notify(p.in, sigs...)
 	go p.relay()
 	return p, nil
 }
