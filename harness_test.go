@@ -77,6 +77,13 @@ func newBroker(t testing.TB, partitions int32, topics ...string) (*kfake.Cluster
 // round-robin over partitions, and waits for every ack.
 func produce(t testing.TB, addr, topic string, n int) {
 	t.Helper()
+	produceKeys(t, addr, topic, 0, n)
+}
+
+// produceKeys is produce with keys first..first+n-1, for a second batch
+// that must be told apart from the first.
+func produceKeys(t testing.TB, addr, topic string, first, n int) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
@@ -86,7 +93,7 @@ func produce(t testing.TB, addr, topic string, n int) {
 	val := bytes.Repeat([]byte("v"), 100)
 	var mu sync.Mutex
 	var firstErr error
-	for i := 0; i < n; i++ {
+	for i := first; i < first+n; i++ {
 		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()

@@ -260,7 +260,7 @@ func (m *manager) onReadable(n *node, now time.Time) {
 	}
 	if !n.reported {
 		n.reported = true
-		m.log.Debug("swarm.manager.first_report", "node", n.id, "node_pid", n.pid, "status", highest, "after_ms", now.Sub(n.startedAt).Milliseconds())
+		m.log.Info("swarm.manager.first_report", "node", n.id, "node_pid", n.pid, "status", highest, "after_ms", now.Sub(n.startedAt).Milliseconds())
 		for _, sig := range n.deferred {
 			m.signalNode(n, sig)
 		}
@@ -270,10 +270,13 @@ func (m *manager) onReadable(n *node, now time.Time) {
 		m.stopNode(n, highest, now)
 		return
 	}
-	if m.rollWait == n.id && highest == statusHealthy {
+	if highest == statusHealthy && n.id == m.rollWait {
 		m.rollWait = -1
-		m.rollNext(now)
+		if len(m.roll) == 0 {
+			m.log.Info("swarm.manager.rolling_restart_done")
+		}
 	}
+	m.rollNext(now)
 }
 
 func bitsLen(v int) int {
@@ -473,35 +476,40 @@ func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 		if m.stopping {
 			return
 		}
-		m.log.Info("swarm.manager.rolling_restart", "nodes", len(m.nodes))
+		// A HUP during a roll starts the roll over; the node being
+		// restarted right now is fresh already and is left out.
+		m.log.Info("swarm.manager.rolling_restart", "nodes", len(m.nodes), "restarted_roll", m.rollWait >= 0 || len(m.roll) > 0)
 		m.roll = m.roll[:0]
 		for _, n := range m.nodes {
-			m.roll = append(m.roll, n.id)
+			if n.id != m.rollWait {
+				m.roll = append(m.roll, n.id)
+			}
 		}
-		m.rollWait = -1
 		m.rollNext(now)
 	}
 }
 
-// rollNext stops the next node of a rolling restart. Its replacement is
-// spawned at once, and the roll goes on when that replacement reports
-// healthy, so at most one node is ever down.
+// rollNext stops the next node of a rolling restart, but only while every
+// node is running and has reported: so at most one node is ever down,
+// whether the roll took it down or it died on its own. The stopped node's
+// replacement is spawned at once; the roll moves on when that replacement
+// reports healthy (onReadable calls back here after every report). A
+// replacement that never becomes healthy holds the roll, on purpose.
 func (m *manager) rollNext(now time.Time) {
-	for len(m.roll) > 0 {
-		n := m.nodes[m.roll[0]]
-		m.roll = m.roll[1:]
-		if n.state != nodeRunning {
-			continue // already restarting on its own
-		}
-		n.rolling = true
-		m.rollWait = n.id
-		m.log.Info("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", statusHealthy, "reason", "rolling restart")
-		m.term(n, now)
+	if m.stopping || m.rollWait >= 0 || len(m.roll) == 0 {
 		return
 	}
-	if m.rollWait < 0 {
-		m.log.Info("swarm.manager.rolling_restart_done")
+	for _, n := range m.nodes {
+		if n.state != nodeRunning || !n.reported {
+			return
+		}
 	}
+	n := m.nodes[m.roll[0]]
+	m.roll = m.roll[1:]
+	n.rolling = true
+	m.rollWait = n.id
+	m.log.Info("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", statusHealthy, "reason", "rolling restart")
+	m.term(n, now)
 }
 
 // finish ends a graceful stop and picks the exit code.
