@@ -350,6 +350,40 @@ func (s *swarmProc) waitStdout(timeout time.Duration, what string, pred func([]s
 	}
 }
 
+// waitOther waits until some non-JSON stderr line (a goroutine dump, say)
+// matches, and returns it.
+func (s *swarmProc) waitOther(timeout time.Duration, what string, match func(string) bool) string {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	from := 0
+	for {
+		s.mu.Lock()
+		for ; from < len(s.other); from++ {
+			if match(s.other[from]) {
+				l := s.other[from]
+				s.mu.Unlock()
+				return l
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// otherLines returns the non-JSON stderr lines so far.
+func (s *swarmProc) otherLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.other...)
+}
+
 // afterFork matches the supervisor's log line for a started node.
 func afterFork(node int) func(logLine) bool {
 	return func(l logLine) bool {

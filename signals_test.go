@@ -1,0 +1,433 @@
+//go:build linux
+
+package main
+
+// Signal tests against the real binary: TSTP (quiet), TTIN (goroutine
+// dumps), a second TERM during a graceful stop, -consuming-ttl, and a
+// signal sent to a single node. No sleeps: every wait is on a log line, an
+// output line or a condition with a deadline; every observation window is
+// bounded by a supervisor event whose timing is fixed by configuration.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// printedKeys parses print-handler lines into key -> times printed, and
+// fails on any line that is not one.
+func printedKeys(t *testing.T, lines []string) map[int]int {
+	t.Helper()
+	keys := map[int]int{}
+	for _, l := range lines {
+		m := printed.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("stdout line is not a printed record: %q", l)
+			continue
+		}
+		k, _ := strconv.Atoi(m[3])
+		keys[k]++
+	}
+	return keys
+}
+
+// nodeLine matches a node's own log line with message msg (node < 0: any).
+func nodeLine(msg string, node int) func(logLine) bool {
+	return func(l logLine) bool {
+		return l.role() == "node" && l.msg() == msg && (node < 0 || l.int("node") == node)
+	}
+}
+
+// waitQuiet waits for node id, running as pid, to log app.quiet.
+func (s *swarmProc) waitQuiet(id, pid, from int) {
+	s.t.Helper()
+	s.waitLog(10*time.Second, fmt.Sprintf("node %d (pid %d) quiet", id, pid), from, func(l logLine) bool {
+		return nodeLine("app.quiet", id)(l) && l.int("pid") == pid
+	})
+}
+
+// 1. TSTP makes every node quiet: records produced afterwards are not
+// handled, by the nodes that got the signal nor by replacements started
+// while quiet, and supervision goes on. TERM still stops everything with
+// exit 0.
+//
+// Observation windows. Each is bounded by a supervisor event at a time the
+// configuration fixes: a node SIGKILLed while quiet is restarted exactly
+// -node-restart-timeout (1.5 s) after its death. That is longer than
+// -node-report-timeout (1 s), so the quiet node that stays up through the
+// window must have kept reporting (else the supervisor would have stopped
+// it with status -1), and it had the new records to take all along.
+//   - window 1: from node 1's SIGKILL to its replacement's start: node 0,
+//     quiet by signal, must print nothing;
+//   - window 2: from node 0's SIGKILL to its replacement's start: node 1's
+//     replacement, quiet from birth, must print nothing.
+//
+// A node that was not quiet would print the new records within
+// milliseconds of its next poll.
+func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
+	_, addr := newBroker(t, 4, "orders")
+	const (
+		n             = 200
+		restartDelay  = 1500 * time.Millisecond
+		reportTimeout = time.Second
+	)
+	produceKeys(t, addr, "orders", 0, n)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=print",
+		"-node-report-timeout="+reportTimeout.String(), "-node-restart-timeout="+restartDelay.String(),
+		// Room for a node's final commit and close even if a rebalance is
+		// in flight when TERM comes: the stop must be exit 0.
+		"-shutdown-timeout=5s")...)
+	pids := s.waitNodesReady(2, 0)
+
+	s.waitStdout(30*time.Second, fmt.Sprintf("keys 0..%d printed", n-1), func(lines []string) bool {
+		return len(printedKeys(t, lines)) == n
+	})
+
+	from := s.logCount()
+	s.signal(syscall.SIGTSTP)
+	s.waitLog(5*time.Second, "supervisor app.quiet", from, supLine("app.quiet", -1))
+	for id, pid := range pids {
+		s.waitQuiet(id, pid, from)
+	}
+	// Every node is now past its last poll: whatever it printed is in the
+	// pipe. New records from here on must stay unhandled.
+	produceKeys(t, addr, "orders", n, n)
+
+	// Window 1: node 1 dies; node 0 stays quiet and supervised.
+	from1 := s.logCount()
+	killed1 := time.Now()
+	sendSig(t, pids[1], syscall.SIGKILL)
+	ex1, _ := s.waitLog(5*time.Second, "node 1 exited", from1, supLine("swarm.node.exited", 1))
+	if ex1.int("node_pid") != pids[1] || ex1.str("exit") != "signal SIGKILL" {
+		t.Fatalf("exited line %v, want node_pid %d exit signal SIGKILL", ex1, pids[1])
+	}
+	af1, _ := s.waitLog(5*time.Second, "node 1 restarted", from1, supLine("swarm.manager.after_fork", 1))
+	if w := af1.time().Sub(killed1); w <= reportTimeout {
+		t.Fatalf("window 1 lasted %v, not longer than the report timeout %v", w, reportTimeout)
+	}
+	new1 := s.nodeReady(1, from1)
+	if new1 != af1.int("node_pid") || new1 == pids[1] {
+		t.Fatalf("node 1 replacement ready as pid %d, supervisor started %d, old %d", new1, af1.int("node_pid"), pids[1])
+	}
+	s.waitQuiet(1, new1, from1)
+	if !alive(pids[0]) {
+		t.Fatalf("quiet node 0 (pid %d) died during window 1", pids[0])
+	}
+
+	// Window 2: node 0 dies; node 1's replacement, quiet from its start,
+	// holds records it must not take.
+	from2 := s.logCount()
+	killed0 := time.Now()
+	sendSig(t, pids[0], syscall.SIGKILL)
+	af0, _ := s.waitLog(5*time.Second, "node 0 restarted", from2, supLine("swarm.manager.after_fork", 0))
+	if w := af0.time().Sub(killed0); w <= reportTimeout {
+		t.Fatalf("window 2 lasted %v, not longer than the report timeout %v", w, reportTimeout)
+	}
+	new0 := s.nodeReady(0, from2)
+	s.waitQuiet(0, new0, from2)
+	if !alive(new1) {
+		t.Fatalf("quiet replacement of node 1 (pid %d) died during window 2", new1)
+	}
+
+	for _, l := range s.matching(supLine("swarm.manager.stopping", -1)) {
+		t.Errorf("a quiet node was stopped (it stopped reporting?): %v", l)
+	}
+	if got := len(s.matching(supLine("swarm.manager.after_fork", -1))); got != 4 {
+		t.Errorf("%d after_fork lines, want 4 (2 starts + 2 replacements)", got)
+	}
+
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(20 * time.Second); code != exitOK {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	stopped := 0
+	for _, l := range s.matching(nodeLine("app.stopped", -1)) {
+		if l.int("pid") == new0 || l.int("pid") == new1 {
+			stopped++
+		}
+	}
+	if stopped != 2 {
+		t.Errorf("%d of the 2 quiet replacements logged app.stopped", stopped)
+	}
+
+	// The process has exited, so every line it printed has been read.
+	lines := s.stdoutLines()
+	keys := printedKeys(t, lines)
+	var late []int
+	for k := range keys {
+		if k >= n {
+			late = append(late, k)
+		}
+	}
+	if len(late) > 0 {
+		t.Errorf("%d records produced while quiet were handled (keys %v...)", len(late), late[:min(10, len(late))])
+	}
+	// Nothing was handled twice either: a quiet node (or a replacement
+	// started quiet) that took records would re-handle the uncommitted ones.
+	if len(lines) != n {
+		t.Errorf("%d lines printed, want %d: records were handled while quiet", len(lines), n)
+	}
+}
+
+// 2. TTIN: the supervisor and every node write a goroutine dump to
+// stderr; nobody dies or stops, and a TERM afterwards still ends with
+// every node stopping gracefully.
+func TestTTINDumpsGoroutines(t *testing.T) {
+	_, addr := newBroker(t, 2, "orders")
+	produceKeys(t, addr, "orders", 0, 10)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=print", "-shutdown-timeout=5s")...)
+	pids := s.waitNodesReady(2, 0)
+	// Consuming: the dumps are taken from working nodes.
+	s.waitStdout(30*time.Second, "keys 0..9 printed", func(lines []string) bool { return len(printedKeys(t, lines)) == 10 })
+	s.signal(syscall.SIGTTIN)
+
+	sup := fmt.Sprintf("swarm supervisor %d goroutine dump:", s.pid())
+	s.waitOther(10*time.Second, "supervisor dump", func(l string) bool { return strings.Contains(l, sup) })
+	for id, pid := range pids {
+		head := fmt.Sprintf("swarm node %d pid %d goroutine dump:", id, pid)
+		s.waitOther(10*time.Second, fmt.Sprintf("node %d dump", id), func(l string) bool { return strings.Contains(l, head) })
+	}
+	stacks := 0
+	for _, l := range s.otherLines() {
+		if strings.HasPrefix(l, "goroutine ") && strings.HasSuffix(l, ":") {
+			stacks++
+		}
+	}
+	if stacks < 3 {
+		t.Errorf("%d goroutine stack headers on stderr, want at least one per process", stacks)
+	}
+	// All processes share stderr: a dump (tens of KiB) must not tear
+	// another process's log line apart, which would lose that line.
+	total := 0
+	for _, l := range s.otherLines() {
+		total += len(l) + 1
+		if strings.Contains(l, `"msg":`) || strings.Count(l, "goroutine dump:") > 1 {
+			t.Errorf("a dump tore another line apart: %q", l)
+		}
+	}
+	t.Logf("%d bytes of dumps", total)
+	if l := s.matching(func(l logLine) bool { return l.role() == "supervisor" && l.msg() == "process.notice_signal" }); len(l) != 1 || l[0].str("signal") != "SIGTTIN" {
+		t.Errorf("supervisor signal notices %v, want one SIGTTIN", l)
+	}
+
+	// Still alive and running (a default TTIN action would have stopped
+	// them: state T). A stopped or dead node would also show up below as
+	// an exit or a stop.
+	for id, pid := range pids {
+		if st, err := procStat(pid); err != nil || st.state == "T" || st.state == "Z" {
+			t.Errorf("node %d (pid %d) after TTIN: %+v %v", id, pid, st, err)
+		}
+	}
+	if st, err := procStat(s.pid()); err != nil || st.state == "T" {
+		t.Errorf("supervisor after TTIN: %+v %v", st, err)
+	}
+	// And still consuming: new records are handled after the dumps.
+	produceKeys(t, addr, "orders", 10, 10)
+	s.waitStdout(30*time.Second, "keys 10..19 printed after TTIN", func(lines []string) bool { return len(printedKeys(t, lines)) == 20 })
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(20 * time.Second); code != exitOK {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	for _, l := range s.matching(supLine("swarm.node.exited", -1)) {
+		if l.str("exit") != "exit 0" {
+			t.Errorf("node ended with %v", l)
+		}
+	}
+	for _, l := range s.matching(supLine("swarm.manager.stopping", -1)) {
+		t.Errorf("node stopped by the supervisor: %v", l)
+	}
+	if got := len(s.matching(supLine("swarm.manager.after_fork", -1))); got != 2 {
+		t.Errorf("%d after_fork lines, want 2: a node was restarted", got)
+	}
+	stopped := 0
+	for _, l := range s.matching(nodeLine("app.stopped", -1)) {
+		if l.int("pid") == pids[l.int("node")] {
+			stopped++
+		}
+	}
+	if stopped != 2 {
+		t.Errorf("%d of 2 original nodes logged app.stopped", stopped)
+	}
+}
+
+// 3. A second TERM during a graceful stop KILLs every node still up at once
+// and the supervisor exits 4, long before -shutdown-timeout (30 s). Two of
+// three nodes are SIGSTOPped so the graceful stop cannot finish; the third
+// stops gracefully on the first TERM.
+func TestSecondTERMKillsAllAtOnce(t *testing.T) {
+	_, addr := newBroker(t, 3, "orders")
+	const shutdown = 30 * time.Second
+	// A long report timeout: the stopped nodes must not be health-stopped
+	// before the supervisor's own TERM.
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-report-timeout=10s",
+		"-shutdown-timeout="+shutdown.String())...)
+	pids := s.waitNodesReady(3, 0)
+	stuck := []int{0, 1}
+	const healthy = 2
+	for _, id := range stuck {
+		sendSig(t, pids[id], syscall.SIGSTOP)
+		waitFor(t, time.Second, fmt.Sprintf("node %d in state T", id), func() bool {
+			st, err := procStat(pids[id])
+			return err == nil && st.state == "T"
+		})
+	}
+
+	from := s.logCount()
+	s.signal(syscall.SIGTERM)
+	s.waitLog(5*time.Second, "app.stopping", from, supLine("app.stopping", -1))
+	// The graceful part: the healthy node finishes on its own.
+	ex, _ := s.waitLog(15*time.Second, "healthy node exited", from, supLine("swarm.node.exited", healthy))
+	if ex.str("exit") != "exit 0" {
+		t.Errorf("healthy node ended with %v, want exit 0", ex)
+	}
+	select {
+	case <-s.exited:
+		t.Fatalf("supervisor exited (code %d) with stopped nodes and no second TERM", s.exitCode())
+	default:
+	}
+
+	from2 := s.logCount()
+	second := time.Now()
+	s.signal(syscall.SIGTERM)
+	code := s.waitExit(10 * time.Second)
+	took := time.Since(second)
+	if code != exitForced {
+		t.Errorf("exit code %d, want %d", code, exitForced)
+	}
+	if took > 5*time.Second {
+		t.Errorf("exit %v after the second TERM, want well before the %v shutdown timeout", took, shutdown)
+	}
+	notice, _ := s.waitLog(time.Second, "second TERM noticed", from2, supLine("process.notice_signal", -1))
+	for _, id := range stuck {
+		term, _ := s.waitLog(time.Second, fmt.Sprintf("node %d terminating", id), from2, supLine("swarm.manager.terminating", id))
+		inRange(t, fmt.Sprintf("second TERM noticed to node %d KILL", id), term.time().Sub(notice.time()), 0, 50*time.Millisecond)
+		exited, _ := s.waitLog(time.Second, fmt.Sprintf("node %d exited", id), from2, supLine("swarm.node.exited", id))
+		if exited.str("exit") != "signal SIGKILL" {
+			t.Errorf("node %d ended with %v, want signal SIGKILL", id, exited)
+		}
+	}
+	if l := s.matching(supLine("swarm.manager.terminating", healthy)); len(l) > 0 {
+		t.Errorf("the node that had already stopped got KILL: %v", l)
+	}
+	stopped, _ := s.waitLog(time.Second, "app.stopped", from2, supLine("app.stopped", -1))
+	if stopped.int("exit_code") != exitForced {
+		t.Errorf("app.stopped %v, want exit_code 4", stopped)
+	}
+	for id, pid := range pids {
+		if alive(pid) {
+			t.Errorf("node %d (pid %d) alive after the supervisor exited", id, pid)
+		}
+	}
+	if left := groupPids(s.pgid); len(left) > 0 {
+		t.Errorf("processes left in the group: %v", left)
+	}
+}
+
+// 4. A node that handles one batch for longer than -consuming-ttl reports
+// 2, is stopped (swarm.manager.stopping status=2) and replaced. burn=2e6 is
+// about 0.2 s per record (1 s under -race): even a batch of one record
+// outlasts the 50 ms TTL, and a batch holds all 20.
+func TestConsumingTTLStopsAndReplacesNode(t *testing.T) {
+	_, addr := newBroker(t, 1, "orders")
+	produceKeys(t, addr, "orders", 0, 20)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-handler=burn=2000000", "-consuming-ttl=50ms",
+		"-report-interval=100ms", "-node-report-timeout=5s", "-shutdown-timeout=1s")...)
+	pid := s.nodeReady(0, 0)
+
+	stopping, _ := s.waitLog(15*time.Second, "stopping status 2", 0, supLine("swarm.manager.stopping", 0))
+	if stopping.int("status") != statusConsuming || stopping.int("node_pid") != pid {
+		t.Fatalf("stopping line %v, want status 2 for pid %d", stopping, pid)
+	}
+	exited, i := s.waitLog(10*time.Second, "exited", 0, supLine("swarm.node.exited", 0))
+	if exited.int("node_pid") != pid {
+		t.Fatalf("exited line %v, want pid %d", exited, pid)
+	}
+	// TERM cannot cut a record short: the node either overruns its own
+	// budget (exit 2) or is KILLed at the deadline; it never ends "well".
+	t.Logf("node stopped for a long batch ended with %s", exited.str("exit"))
+	if e := exited.str("exit"); e != "exit 2" && e != "signal SIGKILL" {
+		t.Errorf("exit %q, want exit 2 or signal SIGKILL", e)
+	}
+	after, _ := s.waitLog(5*time.Second, "replacement", i, supLine("swarm.manager.after_fork", 0))
+	if after.int("node_pid") == pid || after.int("restarts") != 1 {
+		t.Fatalf("replacement %v, want a new pid and restarts=1", after)
+	}
+	if got := s.nodeReady(0, i); got != after.int("node_pid") {
+		t.Fatalf("replacement ready as %d, supervisor started %d", got, after.int("node_pid"))
+	}
+	if alive(pid) {
+		t.Errorf("stopped node %d still alive", pid)
+	}
+}
+
+// 5. A signal sent to one node affects only it: a node TERMed directly
+// stops gracefully (exit 0), and the supervisor restarts it exactly
+// -node-restart-timeout later; the other nodes and the supervisor carry on.
+func TestTERMToOneNodeRestartsOnlyIt(t *testing.T) {
+	_, addr := newBroker(t, 3, "orders")
+	const delay = 300 * time.Millisecond
+	// A long shutdown budget: a node TERMed while a JoinGroup is in flight
+	// waits for it to close its client, and must still end with exit 0.
+	produceKeys(t, addr, "orders", 0, 30)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=print", "-node-restart-timeout="+delay.String(), "-shutdown-timeout=10s")...)
+	pids := s.waitNodesReady(3, 0)
+	// The group is consuming when the victim is TERMed.
+	s.waitStdout(30*time.Second, "keys 0..29 printed", func(lines []string) bool { return len(printedKeys(t, lines)) == 30 })
+	for id := 0; id < 3; id++ {
+		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
+	}
+
+	const victim = 1
+	from := s.logCount()
+	sendSig(t, pids[victim], syscall.SIGTERM)
+	stopping, _ := s.waitLog(5*time.Second, "victim app.stopping", from, nodeLine("app.stopping", victim))
+	if stopping.int("pid") != pids[victim] || stopping.str("signal") != "SIGTERM" {
+		t.Errorf("node app.stopping %v, want pid %d signal SIGTERM", stopping, pids[victim])
+	}
+	exited, _ := s.waitLog(15*time.Second, "victim exited", from, supLine("swarm.node.exited", victim))
+	if exited.int("node_pid") != pids[victim] || exited.str("exit") != "exit 0" {
+		t.Fatalf("exited line %v, want node_pid %d exit 0", exited, pids[victim])
+	}
+	if got := time.Duration(exited.int("restart_in")); got != delay {
+		t.Errorf("restart_in %v, want %v", got, delay)
+	}
+	after, _ := s.waitLog(5*time.Second, "victim restarted", from, supLine("swarm.manager.after_fork", victim))
+	inRange(t, "exited to after_fork", after.time().Sub(exited.time()), delay-5*time.Millisecond, delay+150*time.Millisecond)
+	newPid := s.nodeReady(victim, from)
+	if newPid != after.int("node_pid") || newPid == pids[victim] {
+		t.Fatalf("replacement ready as %d, supervisor started %d, old %d", newPid, after.int("node_pid"), pids[victim])
+	}
+
+	for id, pid := range pids {
+		if id != victim && !alive(pid) {
+			t.Errorf("node %d (pid %d) died", id, pid)
+		}
+	}
+	if st, err := procStat(s.pid()); err != nil || st.state == "Z" {
+		t.Fatalf("supervisor gone: %+v %v", st, err)
+	}
+	forks := map[int]int{}
+	for _, l := range s.matching(func(l logLine) bool { return l.role() == "supervisor" }) {
+		switch l.msg() {
+		case "process.notice_signal", "app.stopping", "app.quiet", "swarm.manager.stopping", "swarm.manager.terminating":
+			t.Errorf("supervisor reacted beyond the one node: %v", l)
+		case "swarm.node.exited":
+			if l.int("node") != victim {
+				t.Errorf("another node exited: %v", l)
+			}
+		case "swarm.manager.after_fork":
+			forks[l.int("node")]++
+		}
+	}
+	if want := map[int]int{0: 1, 1: 2, 2: 1}; fmt.Sprint(forks) != fmt.Sprint(want) {
+		t.Errorf("starts per node %v, want %v", forks, want)
+	}
+	for _, l := range s.matching(nodeLine("app.stopping", -1)) {
+		if l.int("node") != victim {
+			t.Errorf("node %d stopped too: %v", l.int("node"), l)
+		}
+	}
+}
