@@ -9,7 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -38,13 +38,22 @@ type config struct {
 	pollingTTL         time.Duration
 	consumingTTL       time.Duration
 	handler            string
-	logFormat          string
-	logLevel           string
-	httpAddr           string
-	subreaper          bool
-	demo               bool
-	demoRecords        int
-	version            bool
+	// command is CMD ARGS... after "--": the node's handler process
+	// (exechandler.go). With it, codec, outputTopic and deadLetterTopic
+	// apply; without it they must not be set.
+	command         []string
+	codec           string
+	outputTopic     string
+	deadLetterTopic string
+	logFormat       string
+	logLevel        string
+	httpAddr        string
+	subreaper       bool
+	demo            bool
+	demoRecords     int
+	version         bool
+	// auth is TLS and SASL for every Kafka client (kafkaauth.go).
+	auth kafkaAuth
 	// given names the flags the user set, on the command line or as
 	// SWARM_* variables: the demo fills in only the others.
 	given map[string]bool
@@ -111,7 +120,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("swarm", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print one line ourselves, never the whole usage
-	fs.IntVar(&cfg.nodes, "nodes", runtime.NumCPU(), "number of node processes")
+	fs.IntVar(&cfg.nodes, "nodes", availableCPUs(), "number of node processes, one per available CPU by default")
 	fs.Func("bootstrap", "comma-separated Kafka `host:port` list (default 127.0.0.1:9092)", func(s string) error {
 		cfg.bootstrap = splitList(s)
 		return nil
@@ -130,16 +139,20 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.nodeRestartTimeout, "node-restart-timeout", 5*time.Second, "delay before a dead node is started again (0 allowed)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 60*time.Second, "time a node gets between TERM and KILL")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long the supervisor waits for the brokers at start (exit 1 when they cannot be reached)")
-	fs.Int64Var(&cfg.memoryLimitMiB, "memory-limit", 0, "node RSS limit in MiB (0 = off)")
+	fs.Int64Var(&cfg.memoryLimitMiB, "memory-limit", 0, "node RSS limit in MiB, its handler command's RSS included (0 = off)")
 	fs.DurationVar(&cfg.pollingTTL, "polling-ttl", 5*time.Minute, "a node that has not polled for this long reports status 1")
 	fs.DurationVar(&cfg.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
-	fs.StringVar(&cfg.handler, "handler", "print", "built-in handler: print | discard | burn=N")
+	fs.StringVar(&cfg.handler, "handler", "print", "built-in handler: print | discard | burn=N (not with a command after --)")
+	fs.StringVar(&cfg.codec, "codec", "json", "how records reach a handler command: json | lines")
+	fs.StringVar(&cfg.outputTopic, "output-topic", "", "topic for the records a handler command answers with")
+	fs.StringVar(&cfg.deadLetterTopic, "dead-letter-topic", "", "topic for records a handler command fails (without it, a failure stops the node)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
 	fs.StringVar(&cfg.httpAddr, "http", "", "serve /healthz, /status, /metrics and a status page on this `addr` (e.g. 127.0.0.1:8080); off when empty")
 	fs.BoolVar(&cfg.subreaper, "subreaper", false, "reap orphaned descendants as PID 1 does (on by default when PID 1)")
 	fs.BoolVar(&cfg.demo, "demo", false, "run against an embedded demo broker and show progress")
 	fs.IntVar(&cfg.demoRecords, "demo-records", 200000, "records the demo produces")
+	cfg.auth.bindFlags(fs)
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.BoolVar(&cfg.help, "h", false, "print usage and exit")
 	fs.BoolVar(&cfg.help, "help", false, "print usage and exit")
@@ -158,7 +171,15 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		}
 		return nil, usagef("%s", oneLine(err.Error()))
 	}
-	if fs.NArg() > 0 {
+	// Everything after "--" is the handler command. The flag package stops
+	// at the first non-flag too, so only a "--" right before the rest makes
+	// it a command; anything else is a stray word.
+	if rest := args[len(args)-fs.NArg():]; len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+		if len(rest) == 0 {
+			return nil, usagef("no command after --")
+		}
+		cfg.command = rest
+	} else if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	given := map[string]bool{}
@@ -182,6 +203,8 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 		return nil, envErr
 	}
 	cfg.given = given
+	// Not a flag's variable: the password never becomes a flag value.
+	cfg.auth.envPassword = &secret{text: getenv(saslPasswordEnv)}
 	if cfg.help || cfg.version {
 		return cfg, nil
 	}
@@ -290,8 +313,56 @@ func (c *config) validate() error {
 	if _, err := newHandler(c.handler, io.Discard); err != nil {
 		return flagErrorf("handler", "%v", err)
 	}
+	if err := c.validateCommand(); err != nil {
+		return err
+	}
+	if err := c.auth.load(); err != nil {
+		return err
+	}
+	if c.demo && !c.given["bootstrap"] && (c.auth.tls || c.auth.mechanism != nil) {
+		return &usageError{msg: "-demo runs its own plaintext broker: TLS and SASL flags need -bootstrap", flags: []string{"demo"}}
+	}
 	if c.demoRecords < 1 {
 		return flagErrorf("demo-records", "must be at least 1, got %d", c.demoRecords)
+	}
+	return nil
+}
+
+// validateCommand checks the handler command and the flags that only mean
+// something with one. Giving both -handler and a command is an error rather
+// than a silent choice: one of the two would be ignored.
+func (c *config) validateCommand() error {
+	if len(c.command) == 0 {
+		for _, name := range []string{"codec", "output-topic", "dead-letter-topic"} {
+			if c.given[name] {
+				return flagErrorf(name, "only applies to a handler command (swarm [flags] -- CMD ARGS...)")
+			}
+		}
+		return nil
+	}
+	if c.given["handler"] {
+		return flagErrorf("handler", "a built-in handler and a command after -- exclude each other: give one")
+	}
+	if _, err := newCodec(c.codec); err != nil {
+		return flagErrorf("codec", "must be json or lines, got %q", c.codec)
+	}
+	// exec.LookPath is what starting it will do, so "not found" and "not
+	// executable" are caught here, before any node is spawned.
+	if _, err := exec.LookPath(c.command[0]); err != nil {
+		return usagef("handler command: %v", oneLine(err.Error()))
+	}
+	for _, t := range []struct{ flag, topic string }{{"output-topic", c.outputTopic}, {"dead-letter-topic", c.deadLetterTopic}} {
+		if t.topic == "" {
+			continue
+		}
+		if strings.ContainsAny(t.topic, ", \t\n") {
+			return flagErrorf(t.flag, "one topic name, got %q", t.topic)
+		}
+		for _, in := range c.topics {
+			if in == t.topic {
+				return flagErrorf(t.flag, "%q is also consumed (-topics): every record would come back as input", t.topic)
+			}
+		}
 	}
 	return nil
 }
@@ -314,7 +385,9 @@ func checkHostPort(s string) error {
 // nodeArgs renders the node-relevant part of the config as explicit flags, so
 // a node sees exactly what the supervisor validated, whatever its environment.
 func (c *config) nodeArgs() []string {
-	return []string{
+	// TLS and SASL go first, so they stay ahead of any "--" that ends the
+	// flags. They never include the password (see kafkaAuth.nodeArgs).
+	return append(append(c.auth.nodeArgs(), []string{
 		"-nodes=" + strconv.Itoa(c.nodes),
 		"-bootstrap=" + strings.Join(c.bootstrap, ","),
 		"-topics=" + strings.Join(c.topics, ","),
@@ -330,15 +403,30 @@ func (c *config) nodeArgs() []string {
 		"-memory-limit=" + strconv.FormatInt(c.memoryLimitMiB, 10),
 		"-polling-ttl=" + c.pollingTTL.String(),
 		"-consuming-ttl=" + c.consumingTTL.String(),
-		"-handler=" + c.handler,
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
+	}...), c.handlerArgs()...)
+}
+
+// handlerArgs renders the handler: the built-in one, or the command flags
+// and then "--" and the command, which must come last.
+func (c *config) handlerArgs() []string {
+	if len(c.command) == 0 {
+		return []string{"-handler=" + c.handler}
 	}
+	args := []string{"-codec=" + c.codec}
+	if c.outputTopic != "" {
+		args = append(args, "-output-topic="+c.outputTopic)
+	}
+	if c.deadLetterTopic != "" {
+		args = append(args, "-dead-letter-topic="+c.deadLetterTopic)
+	}
+	return append(append(args, "--"), c.command...)
 }
 
 // printUsage writes the full help text (only on -h).
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: swarm [flags]\n\nRuns one Kafka consumer group as a supervised swarm of node processes.\nEvery flag can also be set as SWARM_<NAME> (upper case, dashes as underscores); a flag wins.\n\nFlags:\n")
+	fmt.Fprintf(w, "Usage: swarm [flags] [-- CMD ARGS...]\n\nRuns one Kafka consumer group as a supervised swarm of node processes.\nEvery flag can also be set as SWARM_<NAME> (upper case, dashes as underscores); a flag wins.\n\nFlags:\n")
 	fs := newFlagSet(&config{})
 	fs.SetOutput(w)
 	fs.PrintDefaults()

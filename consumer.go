@@ -57,7 +57,7 @@ func clientOpts(cfg *config, nodeID int, log *slog.Logger) []kgo.Opt {
 	if cfg.instanceID != "" {
 		opts = append(opts, kgo.InstanceID(instanceID(cfg.instanceID, nodeID, 0)))
 	}
-	return opts
+	return append(opts, cfg.auth.kgoOpts()...)
 }
 
 func balancer(name string) kgo.GroupBalancer {
@@ -79,6 +79,7 @@ type consumer struct {
 	h       recordHandler
 	health  *nodeHealth
 	log     *slog.Logger
+	auth    *authWatch
 	handled atomic.Int64
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
@@ -86,11 +87,12 @@ type consumer struct {
 }
 
 func newConsumer(cfg *config, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
-	cl, err := kgo.NewClient(clientOpts(cfg, nodeID, log)...)
+	auth := newAuthWatch(&cfg.auth, nil)
+	cl, err := kgo.NewClient(append(clientOpts(cfg, nodeID, log), kgo.WithHooks(auth))...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	return &consumer{cl: cl, h: h, health: health, log: log,
+	return &consumer{cl: cl, h: h, health: health, log: log, auth: auth,
 		closeTimeout: cfg.shutdownTimeout * 8 / 10}, nil
 }
 
@@ -125,6 +127,9 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
 			}
+			if c.auth.failed(err) != nil {
+				return
+			}
 			// A missing topic or a lost broker repeats on every poll:
 			// one line a second is enough to see it.
 			if now.Sub(lastErr) >= time.Second {
@@ -132,12 +137,22 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 				c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
+		// Rejected credentials do not heal by retrying: the node fails,
+		// and the supervisor's restart backoff paces the next attempt
+		// (which reads -sasl-password-file again).
+		if err := c.auth.failed(nil); err != nil {
+			c.cl.AllowRebalance()
+			return err
+		}
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.health.beginBatch(now)
 			done, err := c.h.handle(recs)
 			c.health.endBatch()
 			c.cl.MarkCommitRecords(recs[:done]...)
 			c.handled.Add(int64(done))
+			// Per batch, so debug only: throughput measurements read the
+			// node's own timing from it (see pipe_bench_test.go).
+			c.log.Debug("app.batch", "records", len(recs), "done", done)
 			if err != nil {
 				c.cl.AllowRebalance()
 				return fmt.Errorf("handle records: %w", err)

@@ -92,7 +92,8 @@ func runDemo(cfg *config) int {
 		defer broker.Close()
 		cfg.bootstrap = broker.ListenAddrs()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.bootstrap...), kgo.DefaultProduceTopic(cfg.topics[0]))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.bootstrap...), kgo.DefaultProduceTopic(cfg.topics[0])},
+		cfg.auth.kgoOpts()...)...)
 	if err != nil {
 		return fail(fmt.Errorf("create demo client: %w", err))
 	}

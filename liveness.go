@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type reporter struct {
 	fd     int
 	cfg    *config
 	health *nodeHealth
+	// extraRSS is the handler command's VmRSS, counted with the node's own
+	// against -memory-limit: users' leaks live in the handler. nil: none.
+	extraRSS func() int64
 }
 
 // write sends one status line. The pipe is non-blocking: if the supervisor
@@ -88,6 +92,9 @@ func (r *reporter) loop(stop <-chan struct{}, orphaned func(string)) {
 				return
 			}
 			rss, _ := readRSS()
+			if r.extraRSS != nil {
+				rss += r.extraRSS()
+			}
 			_ = r.write(r.health.status(r.cfg, now, rss))
 		}
 	}
@@ -136,12 +143,18 @@ func readRSS() (int64, error) {
 	return rssOf("/proc/self/status")
 }
 
+// rssOf returns VmRSS from a /proc/<pid>/status file, in bytes.
 func rssOf(path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("read rss: %w", err)
 	}
 	defer f.Close()
+	return rssFrom(f, path)
+}
+
+// rssFrom parses VmRSS from the text of a status file named name.
+func rssFrom(f io.Reader, name string) (int64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -158,5 +171,5 @@ func rssOf(path string) (int64, error) {
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("read rss: no VmRSS in %s", path)
+	return 0, fmt.Errorf("read rss: no VmRSS in %s", name)
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,8 +38,15 @@ func runNode(args []string) int {
 		return nodeExitError
 	}
 	// The supervisor passes every setting as a flag; the environment must
-	// not change what it validated.
-	cfg, err := parseConfig(args, func(string) string { return "" })
+	// not change what it validated. The one exception is the SASL
+	// password, which is never a flag (it would show in ps): the node
+	// inherits SWARM_SASL_PASSWORD as the supervisor read it.
+	cfg, err := parseConfig(args, func(name string) string {
+		if name == saslPasswordEnv {
+			return os.Getenv(name)
+		}
+		return ""
+	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "swarm node %d: %v\n", id, err)
 		return nodeExitError
@@ -46,10 +54,20 @@ func runNode(args []string) int {
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "node", "node", id, "pid", os.Getpid())
 	supervisorPid = sup
 
+	// cmdHandler is the handler command, once started: every way out of
+	// this process kills it first (os.Exit runs no defers), so CMD never
+	// outlives its node, with Pdeathsig only as the backstop.
+	var cmdHandler atomic.Pointer[execHandler]
+	killHandler := func() {
+		if eh := cmdHandler.Load(); eh != nil {
+			eh.kill()
+		}
+	}
 	orphaned := func(why string) {
 		// No commit: the records in hand are delivered again to whoever
 		// takes the partitions. Exiting at once is what stops the intake.
 		log.Error("swarm.node.orphaned", "reason", why)
+		killHandler()
 		os.Exit(nodeExitOrphaned)
 	}
 	if err := watchSupervisor(sup, orphaned); err != nil {
@@ -65,15 +83,33 @@ func runNode(args []string) int {
 	}
 	log.Info("swarm.node.after_fork", "supervisor_pid", sup)
 
-	h, err := newHandler(cfg.handler, os.Stdout)
-	if err != nil {
+	var h recordHandler
+	var handlerFailed <-chan struct{} // nil for built-ins: never ready
+	if len(cfg.command) > 0 {
+		// Before the Kafka client: a handler that cannot start must not
+		// make the node join the group.
+		eh, err := startExecHandler(cfg, id, log, os.Stderr)
+		if err != nil {
+			log.Error("start handler", "err", err)
+			return nodeExitError
+		}
+		cmdHandler.Store(eh)
+		rep.extraRSS = eh.rss
+		handlerFailed = eh.failed()
+		h = eh
+	} else if h, err = newHandler(cfg.handler, os.Stdout); err != nil {
 		log.Error("create handler", "err", err)
 		return nodeExitError
 	}
 	c, err := newConsumer(cfg, id, h, health, log)
 	if err != nil {
 		log.Error("start consumer", "err", err)
+		_ = h.close()
 		return nodeExitError
+	}
+	if eh := cmdHandler.Load(); eh != nil {
+		// Output and dead-letter records go through the node's own client.
+		eh.setProducer(c.cl)
 	}
 
 	stopReports := make(chan struct{})
@@ -108,13 +144,20 @@ func runNode(args []string) int {
 				budget := cfg.shutdownTimeout * 9 / 10
 				time.AfterFunc(budget, func() {
 					log.Error("app.stopping.error", "err", "shutdown overran its budget", "budget", budget)
+					killHandler()
 					os.Exit(nodeExitForced)
 				})
 			case unix.SIGTSTP:
 				goQuiet()
 			case unix.SIGTTIN:
-				fmt.Fprintf(os.Stderr, "swarm node %d pid %d goroutine dump:\n%s\n", id, os.Getpid(), goroutineDump())
+				writeDump(fmt.Sprintf("swarm node %d pid %d", id, os.Getpid()))
 			}
+		case <-handlerFailed:
+			// CMD is gone or broken (handler.failed says why). A batch in
+			// hand ends by itself; an idle consumer must be told. What was
+			// done is committed, then the node exits 1.
+			handlerFailed = nil
+			stop()
 		case err := <-done:
 			if cerr := h.close(); cerr != nil && err == nil {
 				err = cerr

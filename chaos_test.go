@@ -1,0 +1,258 @@
+//go:build linux
+
+package main
+
+// Chaos: nodes and handler processes SIGKILLed at random while a swarm
+// works through a topic with a handler command. Afterwards every record
+// must have been handled at least once, the group's commits must reach the
+// end of every partition, and no handler may have outlived its node.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// incarnations follows, from the log, which node and handler pids are
+// current for every node id, and every handler pid ever started.
+type incarnations struct {
+	scanned  int
+	node     map[int]int // node id -> pid of its latest start
+	handler  map[int]int // node id -> handler pid of its latest start
+	handlerN map[int]int // node id -> the node pid that started that handler
+	handlers []int       // every handler pid, in start order
+}
+
+func newIncarnations() *incarnations {
+	return &incarnations{node: map[int]int{}, handler: map[int]int{}, handlerN: map[int]int{}}
+}
+
+// update reads the log lines s has gathered since the last call.
+func (in *incarnations) update(s *swarmProc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; in.scanned < len(s.logs); in.scanned++ {
+		l := s.logs[in.scanned]
+		if l.role() != "node" {
+			continue
+		}
+		switch l.msg() {
+		case "swarm.node.after_fork":
+			in.node[l.int("node")] = l.int("pid")
+		case "handler.started":
+			in.handler[l.int("node")] = l.int("handler_pid")
+			in.handlerN[l.int("node")] = l.int("pid")
+			in.handlers = append(in.handlers, l.int("handler_pid"))
+		}
+	}
+}
+
+// running is the node ids whose latest node and handler are both alive.
+func (in *incarnations) running() []int {
+	var ids []int
+	for id, pid := range in.node {
+		if alive(pid) && in.handlerN[id] == pid && alive(in.handler[id]) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// 3 nodes, 6 partitions, 50 000 records, a handler logging every (partition,
+// offset) it answers. For 10 s a random node is SIGKILLed every 500 ms;
+// twice the handler process of a node instead. The records are produced
+// during those 10 s, so that every kill finds records in flight: produced
+// up front, they would all be handled before the first kill.
+func TestHandlerChaos(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 6, "orders")
+	const (
+		n        = 50000
+		nodes    = 3
+		every    = 500 * time.Millisecond
+		duration = 10 * time.Second
+	)
+	logPath := filepath.Join(t.TempDir(), "handled")
+	// A short restart delay keeps the crash-loop backoff of a node killed
+	// again and again within 10 s (50 ms, 100, 200, ... ms) inside the test.
+	s := startSwarm(t, cmdArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
+	s.waitNodesReady(nodes, 0)
+	in := newIncarnations()
+	for id := 0; id < nodes; id++ {
+		s.handlerStarted(id, 0)
+	}
+
+	produced := make(chan error, 1)
+	go func() { produced <- producePaced(addr, "orders", n, duration) }()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	kills := map[int]int{} // node id -> deaths caused
+	// Two handler kills, a third and two thirds in; one that finds no
+	// running node waits for the next tick.
+	handlerDue := []int{int(duration/every) / 3, int(duration/every) * 2 / 3}
+	var nodeKilled, handlerKilled, skipped int
+	tick := time.NewTicker(every) // pacing of the chaos, not synchronisation
+	defer tick.Stop()
+	for i := 0; i < int(duration/every); i++ {
+		<-tick.C
+		in.update(s)
+		ids := in.running()
+		if len(ids) == 0 {
+			skipped++
+			t.Logf("tick %d: no node running with its handler (%v / %v)", i, in.node, in.handler)
+			continue
+		}
+		// Among running nodes, one of those killed least so far: spreading
+		// the deaths keeps each node's crash-loop backoff short.
+		rng.Shuffle(len(ids), func(a, b int) { ids[a], ids[b] = ids[b], ids[a] })
+		victim := ids[0]
+		for _, id := range ids {
+			if kills[id] < kills[victim] {
+				victim = id
+			}
+		}
+		kills[victim]++
+		pid, what := in.node[victim], "node"
+		if len(handlerDue) > 0 && i >= handlerDue[0] {
+			handlerDue = handlerDue[1:]
+			pid, what = in.handler[victim], "handler"
+			handlerKilled++
+		} else {
+			nodeKilled++
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Logf("kill %s %d of node %d: %v", what, pid, victim, err)
+		}
+	}
+	if handlerKilled != 2 {
+		t.Errorf("killed %d handlers, want 2 (no running node at the planned moments)", handlerKilled)
+	}
+	t.Logf("chaos over: %d nodes and %d handlers SIGKILLed, %d ticks with no running node; deaths per node %v",
+		nodeKilled, handlerKilled, skipped, kills)
+
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	adm := newAdmin(t, addr)
+	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
+	ends, committed := offsetsOf(t, adm, "g1", "orders")
+
+	// Every offset of every partition handled at least once.
+	seen := map[[2]int64]int{}
+	lines, bad := 0, 0
+	for _, l := range fileLines(t, logPath) {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			bad++
+			continue
+		}
+		p, err1 := strconv.ParseInt(f[0], 10, 32)
+		o, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			bad++
+			continue
+		}
+		seen[[2]int64{p, o}]++
+		lines++
+	}
+	var total int64
+	missing := 0
+	for p, end := range ends {
+		total += end
+		for o := int64(0); o < end; o++ {
+			if seen[[2]int64{int64(p), o}] == 0 {
+				if missing < 10 {
+					t.Errorf("partition %d offset %d never handled", p, o)
+				}
+				missing++
+			}
+		}
+	}
+	if total != n {
+		t.Errorf("partitions hold %d records, want %d", total, n)
+	}
+	if missing > 0 {
+		t.Errorf("%d offsets never handled", missing)
+	}
+	t.Logf("committed %v = ends %v; %d records handled %d times: %d duplicates (%.1f%%), %d unparsable log lines",
+		committed, ends, n, lines, lines-len(seen), 100*float64(lines-len(seen))/float64(n), bad)
+
+	// No handler outlived its node: only the current ones are alive.
+	in.update(s)
+	current := map[int]bool{}
+	for id, hp := range in.handler {
+		if alive(in.handlerN[id]) {
+			current[hp] = true
+		}
+	}
+	for _, hp := range in.handlers {
+		if alive(hp) && !current[hp] {
+			t.Errorf("handler %d alive, but its node is gone", hp)
+		}
+	}
+	s.signal(syscall.SIGTERM)
+	code := s.waitExit(30 * time.Second)
+	t.Logf("%d handler processes in all; the swarm exited %d after TERM", len(in.handlers), code)
+	if left := fmt.Sprint(aliveOf(in.handlers)); left != "[]" {
+		t.Errorf("handlers alive after the swarm exited: %s", left)
+	}
+}
+
+// producePaced produces n records (keys "0".."n-1", 100-byte values,
+// round-robin over partitions) in 100 equal slices spread over d, and
+// waits for every ack.
+func producePaced(addr, topic string, n int, d time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	const slices = 100
+	tick := time.NewTicker(d / slices) // pacing, not synchronisation
+	defer tick.Stop()
+	val := bytes.Repeat([]byte("v"), 100)
+	errs := make(chan error, 1)
+	for i := 0; i < n; i++ {
+		if i > 0 && i%(n/slices) == 0 {
+			<-tick.C
+		}
+		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		return err
+	}
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// aliveOf returns the pids of pids that are alive.
+func aliveOf(pids []int) []int {
+	out := []int{}
+	for _, p := range pids {
+		if alive(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
