@@ -162,7 +162,15 @@ func startSwarm(t testing.TB, args ...string) *swarmProc {
 
 func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
 	t.Helper()
-	cmd := exec.Command(swarmBin, append([]string{"-log-format=json", "-instance-id=test"}, args...)...)
+	return startWrapped(t, env, nil, args...)
+}
+
+// startWrapped runs the binary under a wrapper command (unshare, say):
+// wrapper[0] wrapper[1:]... swarm args...
+func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmProc {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrapper...), swarmBin, "-log-format=json", "-instance-id=test"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps atexit_sleep_ms (1 s by default) before a
 	// clean exit, which would turn a node's graceful exit into an overrun
 	// of its shutdown budget whenever -shutdown-timeout is near 1 s.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -60,7 +59,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	m := &manager{
-		cfg: cfg, log: log, exe: exe, args: args, env: os.Environ(), cpus: runtime.NumCPU(),
+		cfg: cfg, log: log, exe: exe, args: args, env: os.Environ(), cpus: availableCPUs(),
 		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1, pid: os.Getpid(),
 	}
 	if cfg.httpAddr != "" {
@@ -384,7 +383,7 @@ func (m *manager) term(n *node, now time.Time) {
 
 func (m *manager) kill(n *node, now time.Time) {
 	late := 0.0
-	if !n.killAt.IsZero() {
+	if !n.killAt.IsZero() && !now.Before(n.killAt) { // early on a second stop signal: not late
 		late = float64(now.Sub(n.killAt).Microseconds()) / 1000
 	}
 	m.log.Warn("swarm.manager.terminating", "node", n.id, "node_pid", n.pid, "late_ms", late)
@@ -466,7 +465,7 @@ func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 			m.signalNode(n, sig)
 		}
 	case unix.SIGTTIN:
-		fmt.Fprintf(os.Stderr, "swarm supervisor %d goroutine dump:\n%s\n", os.Getpid(), goroutineDump())
+		writeDump(fmt.Sprintf("swarm supervisor %d", os.Getpid()))
 		for _, n := range m.nodes {
 			m.signalNode(n, sig)
 		}
@@ -522,7 +521,7 @@ func (m *manager) finish() int {
 	case m.failed:
 		code = 1
 	}
-	m.log.Info("app.stopped", "exit_code", code)
+	m.log.Info("app.stopped", "exit_code", code, "orphans_reaped", m.orphansReaped)
 	return code
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,15 @@ type node struct {
 
 func newNode(id int) *node {
 	return &node{id: id, pidfd: -1, pipe: -1}
+}
+
+// availableCPUs is the CPUs this process may use: the affinity mask and,
+// since Go 1.25, a cgroup CPU limit too (through the runtime's default
+// GOMAXPROCS), so a container limited to 2 CPUs on a 64-core host gets 2
+// nodes by default, not 64. A GOMAXPROCS the user set for the supervisor
+// counts as their word on it.
+func availableCPUs() int {
+	return runtime.GOMAXPROCS(0)
 }
 
 // nodeEnv builds a node's environment: ours, minus stale swarm identity

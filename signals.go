@@ -90,6 +90,13 @@ func (p *signalPipe) stop() {
 	signal.Stop(p.in)
 }
 
+// writeDump writes all goroutine stacks to stderr under a heading, in
+// whole lines of at most PIPE_BUF per write: stderr is shared by the
+// supervisor and every node, and a dump must not tear their log lines.
+func writeDump(who string) {
+	_ = writeLines(os.Stderr, []byte(who+" goroutine dump:\n"+goroutineDump()+"\n"))
+}
+
 // goroutineDump returns the stacks of every goroutine of this process.
 func goroutineDump() string {
 	buf := make([]byte, 1<<16)

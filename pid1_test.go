@@ -1,0 +1,162 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The supervisor as PID 1 of a new PID namespace, with handlers that leave
+// 100 orphaned grandchildren behind: every orphan is reaped (no zombie
+// remains), and the supervisor still sees every node's own exit status,
+// including a SIGKILL that lands while orphans are dying around it.
+func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root for unshare --pid --fork; PID 1 reaping was not tested")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("SKIPPED: no unshare on PATH (util-linux); PID 1 reaping was not tested")
+	}
+	_, addr := newBroker(t, 2, "orders")
+	produce(t, addr, "orders", 20)
+	// Each handler starts 50 subshells that each leave a sleep behind and
+	// exit at once: 100 orphans, reparented to PID 1, dying 0.3 s later.
+	// It then answers records as cat does (codec lines: echo = done).
+	script := `i=0; while [ $i -lt 50 ]; do (sleep 0.3 &); i=$((i+1)); done; exec cat`
+	s := startWrapped(t, nil, []string{unshare, "--pid", "--fork"}, append(fastArgs,
+		"-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines", "-node-restart-timeout=100ms",
+		"--", "/bin/sh", "-c", script)...)
+	s.waitNodesReady(2, 0)
+	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, msgIs("app.supervising", -1))
+	if sup.int("pid") != 1 {
+		t.Fatalf("supervisor pid %d in its namespace, want 1", sup.int("pid"))
+	}
+	supHost := childOf(t, s.cmd.Process.Pid)
+
+	// Node 0, by its host pid, gets SIGKILL while orphans die.
+	node0 := hostNode(t, supHost, 0)
+	from := s.logCount()
+	if err := syscall.Kill(node0, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	exited, _ := s.waitLog(10*time.Second, "node 0's death seen", from, msgIs("swarm.node.exited", 0))
+	if exited.str("exit") != "signal SIGKILL" {
+		t.Errorf("node 0 exit seen as %q, want signal SIGKILL", exited.str("exit"))
+	}
+	s.waitLog(10*time.Second, "node 0 replaced", from, afterFork(0))
+
+	// Wait for every orphan to have died and been reaped: no process in
+	// the namespace but the supervisor, its nodes and their handlers, and
+	// not one zombie.
+	waitFor(t, 15*time.Second, "every orphan reaped", func() bool {
+		for _, pid := range descendants(supHost) {
+			st, err := procStat(pid)
+			if err != nil {
+				continue
+			}
+			if st.state == "Z" {
+				return false
+			}
+			if comm, _ := os.ReadFile("/proc/" + itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+				return false
+			}
+		}
+		return true
+	})
+
+	from = s.logCount()
+	if err := syscall.Kill(supHost, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for id := 0; id < 2; id++ {
+		l, _ := s.waitLog(20*time.Second, "node exit on stop", from, msgIs("swarm.node.exited", id))
+		if l.str("exit") != "exit 0" {
+			t.Errorf("node %d stopped with %q, want exit 0 (seen by the supervisor, not stolen)", id, l.str("exit"))
+		}
+	}
+	if code := s.waitExit(20 * time.Second); code != 0 {
+		t.Errorf("unshare/supervisor exit %d, want 0", code)
+	}
+	stopped := s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "supervisor" })
+	if len(stopped) != 1 || stopped[0].int("orphans_reaped") < 100 {
+		t.Errorf("supervisor reaped %v orphans, want at least 100 (two handler starts of 50, plus the restart's)", stopped)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// childOf returns the one child of pid (unshare's forked child).
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	var child int
+	waitFor(t, 5*time.Second, "unshare's child", func() bool {
+		kids := children(pid)
+		if len(kids) == 1 {
+			child = kids[0]
+			return true
+		}
+		return false
+	})
+	return child
+}
+
+// children lists the direct children of pid.
+func children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p := 0
+		for _, c := range e.Name() {
+			if c < '0' || c > '9' {
+				p = -1
+				break
+			}
+			p = p*10 + int(c-'0')
+		}
+		if p <= 0 {
+			continue
+		}
+		if st, err := procStat(p); err == nil && st.ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// descendants lists every process below pid.
+func descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		kids := children(queue[0])
+		queue = append(queue[1:], kids...)
+		out = append(out, kids...)
+	}
+	return out
+}
+
+// hostNode finds node id's host pid among the supervisor's children from
+// its SWARM_NODE_ID environment.
+func hostNode(t *testing.T, sup, id int) int {
+	t.Helper()
+	for _, pid := range children(sup) {
+		env, err := os.ReadFile("/proc/" + itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == "SWARM_NODE_ID="+itoa(id) {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("node %d not found among the children of %d", id, sup)
+	return 0
+}
