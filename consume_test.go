@@ -3,14 +3,10 @@
 package main
 
 import (
-	"regexp"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 )
-
-var printed = regexp.MustCompile(`^orders \[(\d+)\] at offset (\d+): key (\d+): `)
 
 // Two nodes consume 10 000 records from 4 partitions; every record is
 // handled at least once; TERM stops everything with exit 0.
@@ -22,17 +18,7 @@ func TestConsumeAllThenGracefulStop(t *testing.T) {
 	pids := s.waitNodesReady(2, 0)
 
 	seen := map[int]bool{}
-	parsed := 0
-	s.waitStdout(60*time.Second, "all records printed", func(lines []string) bool {
-		for _, l := range lines[parsed:] {
-			if m := printed.FindStringSubmatch(l); m != nil {
-				k, _ := strconv.Atoi(m[3])
-				seen[k] = true
-			}
-		}
-		parsed = len(lines)
-		return len(seen) == n
-	})
+	s.waitStdout(60*time.Second, "all records printed", collectPrinted(seen, n))
 	for k := 0; k < n; k++ {
 		if !seen[k] {
 			t.Fatalf("record %d never handled", k)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,6 +391,26 @@ func (s *swarmProc) otherLines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.other...)
+}
+
+// printed matches the print handler's line for a record of topic orders
+// produced by produce: partition, offset, key.
+var printed = regexp.MustCompile(`^orders \[(\d+)\] at offset (\d+): key (\d+): `)
+
+// collectPrinted is a waitStdout predicate: it adds the keys of new print
+// handler lines to seen and holds once seen has want keys.
+func collectPrinted(seen map[int]bool, want int) func([]string) bool {
+	parsed := 0
+	return func(lines []string) bool {
+		for _, l := range lines[parsed:] {
+			if m := printed.FindStringSubmatch(l); m != nil {
+				k, _ := strconv.Atoi(m[3])
+				seen[k] = true
+			}
+		}
+		parsed = len(lines)
+		return len(seen) >= want
+	}
 }
 
 // afterFork matches the supervisor's log line for a started node.

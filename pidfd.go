@@ -125,10 +125,10 @@ func (e exitStatus) String() string {
 	return fmt.Sprintf("exit %d", e.code)
 }
 
-// waitidPidfd is the one place that retries EINTR around waitid.
-func waitidPidfd(pidfd int, info *siginfoChld, options int) error {
+// waitid is the one place that retries EINTR around waitid(2).
+func waitid(idtype, id int, info *siginfoChld, options int) error {
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(pidfd),
+		_, _, errno := unix.Syscall6(unix.SYS_WAITID, uintptr(idtype), uintptr(id),
 			uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
 		if errno == unix.EINTR {
 			continue
@@ -140,20 +140,16 @@ func waitidPidfd(pidfd int, info *siginfoChld, options int) error {
 	}
 }
 
+// waitidPidfd waits on the process behind pidfd: how every node and
+// handler is reaped.
+func waitidPidfd(pidfd int, info *siginfoChld, options int) error {
+	return waitid(unix.P_PIDFD, pidfd, info, options)
+}
+
 // waitidAll is waitid(P_ALL), used only with WNOWAIT to peek, for PID 1's
-// orphan reaping; EINTR is retried here.
+// orphan reaping.
 func waitidAll(info *siginfoChld, options int) error {
-	for {
-		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0,
-			uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return errno
-		}
-		return nil
-	}
+	return waitid(unix.P_ALL, 0, info, options)
 }
 
 // reap collects the exit status of the process behind pidfd without

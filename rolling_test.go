@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -61,7 +60,6 @@ func TestRollingRestart(t *testing.T) {
 	}
 
 	seen := map[int]bool{}
-	parsed := 0
 	t.Cleanup(func() {
 		if t.Failed() {
 			gi := c.GroupInfo("roll")
@@ -72,16 +70,7 @@ func TestRollingRestart(t *testing.T) {
 			t.Logf("commits %v", gi.Commits)
 		}
 	})
-	s.waitStdout(60*time.Second, "every record handled", func(lines []string) bool {
-		for _, l := range lines[parsed:] {
-			if m := printed.FindStringSubmatch(l); m != nil {
-				k, _ := strconv.Atoi(m[3])
-				seen[k] = true
-			}
-		}
-		parsed = len(lines)
-		return len(seen) == before+during
-	})
+	s.waitStdout(60*time.Second, "every record handled", collectPrinted(seen, before+during))
 	s.signal(syscall.SIGTERM)
 	if code := s.waitExit(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after the roll, want 0", code)
