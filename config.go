@@ -54,6 +54,24 @@ type config struct {
 	version         bool
 	// auth is TLS and SASL for every Kafka client (kafkaauth.go).
 	auth kafkaAuth
+	// configFile is -config: the routes (and optionally bootstrap and
+	// nodes) as JSON; file is what loadConfigFile read from it, and
+	// nodesFrom says when its "nodes" set the node count (for errors).
+	configFile string
+	file       *routeFile
+	nodesFrom  string
+	// The CLI filters (Karafka's names), applied by resolveRoutes.
+	includeGroups, excludeGroups, includeTopics, excludeTopics []string
+	// routes is the resolved route set (routes.go): on a supervisor every
+	// route selected by the filters, on a node the routes it runs.
+	// totalRoutes counts the routes before filtering; routeJSON is each
+	// node's SWARM_NODE_ROUTES (supervisor only).
+	routes      []route
+	totalRoutes int
+	routeJSON   []string
+	// nodeRoutes is SWARM_NODE_ROUTES as a node was given it; empty on a
+	// supervisor, which never reads that variable.
+	nodeRoutes string
 	// given names the flags the user set, on the command line or as
 	// SWARM_* variables: the demo fills in only the others.
 	given map[string]bool
@@ -146,6 +164,22 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.codec, "codec", "json", "how records reach a handler command: json | lines")
 	fs.StringVar(&cfg.outputTopic, "output-topic", "", "topic for the records a handler command answers with")
 	fs.StringVar(&cfg.deadLetterTopic, "dead-letter-topic", "", "topic for records a handler command fails (without it, a failure stops the node)")
+	fs.StringVar(&cfg.configFile, "config", "", "JSON `file` of routes (group, topics, handler or command, ...) and optionally bootstrap and nodes; flags and SWARM_* variables win for bootstrap and nodes")
+	for _, f := range []struct {
+		name  string
+		list  *[]string
+		usage string
+	}{
+		{"include-consumer-groups", &cfg.includeGroups, "comma-separated `groups`: run only the routes of these consumer groups"},
+		{"exclude-consumer-groups", &cfg.excludeGroups, "comma-separated `groups`: run no route of these consumer groups"},
+		{"include-topics", &cfg.includeTopics, "comma-separated `topics`: consume only these topics (a route left with none is dropped)"},
+		{"exclude-topics", &cfg.excludeTopics, "comma-separated `topics`: do not consume these topics (a route left with none is dropped)"},
+	} {
+		fs.Func(f.name, f.usage, func(s string) error {
+			*f.list = splitList(s)
+			return nil
+		})
+	}
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
 	fs.StringVar(&cfg.httpAddr, "http", "", "serve /healthz, /status, /metrics and a status page on this `addr` (e.g. 127.0.0.1:8080); off when empty")
@@ -162,7 +196,21 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 // parseConfig reads flags, then SWARM_<NAME> variables for flags not given
 // (a flag wins over the environment), then validates.
 func parseConfig(args []string, getenv func(string) string) (*config, error) {
-	cfg := &config{bootstrap: []string{"127.0.0.1:9092"}}
+	return parseConfigRoutes(args, getenv, "")
+}
+
+// parseNodeConfig is parseConfig on a node: its routes are the ones its
+// supervisor resolved and passed in SWARM_NODE_ROUTES (routes.go), never
+// the file or the flags.
+func parseNodeConfig(args []string, getenv func(string) string, routesJSON string) (*config, error) {
+	if routesJSON == "" {
+		return nil, errors.New(nodeRoutesEnv + " is not set: a node runs the routes its supervisor passes")
+	}
+	return parseConfigRoutes(args, getenv, routesJSON)
+}
+
+func parseConfigRoutes(args []string, getenv func(string) string, routesJSON string) (*config, error) {
+	cfg := &config{bootstrap: []string{"127.0.0.1:9092"}, nodeRoutes: routesJSON}
 	fs := newFlagSet(cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -233,6 +281,12 @@ func splitList(s string) []string {
 // validate rejects every value that could only fail later, after processes
 // were spawned. Each error names the flag.
 func (c *config) validate() error {
+	if c.configFile != "" && c.nodeRoutes == "" {
+		// First: the file may set -nodes and -bootstrap, checked below.
+		if err := c.loadConfigFile(); err != nil {
+			return err
+		}
+	}
 	if c.nodes < 1 {
 		return flagErrorf("nodes", "must be at least 1, got %d", c.nodes)
 	}
@@ -267,7 +321,9 @@ func (c *config) validate() error {
 		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB, got %d", c.memoryLimitMiB)
 	}
 	if !c.demo {
-		if len(c.topics) == 0 {
+		// Only the flag route needs -topics: a file's routes name their
+		// own, and a node gets its routes from its supervisor.
+		if len(c.topics) == 0 && c.configFile == "" && c.nodeRoutes == "" {
 			return flagErrorf("topics", "at least one topic is required")
 		}
 		if len(c.bootstrap) == 0 {
@@ -325,7 +381,14 @@ func (c *config) validate() error {
 	if c.demoRecords < 1 {
 		return flagErrorf("demo-records", "must be at least 1, got %d", c.demoRecords)
 	}
-	return nil
+	if c.demo {
+		// The demo's route is made by runDemo (demoDefaults), then resolved.
+		if names := c.filterNames(); len(names) > 0 {
+			return flagErrorf(names[0], "does not apply to -demo, which runs its own topic")
+		}
+		return nil
+	}
+	return c.resolveRoutes()
 }
 
 // validateCommand checks the handler command and the flags that only mean
@@ -387,11 +450,22 @@ func checkHostPort(s string) error {
 func (c *config) nodeArgs() []string {
 	// TLS and SASL go first, so they stay ahead of any "--" that ends the
 	// flags. They never include the password (see kafkaAuth.nodeArgs).
-	return append(append(c.auth.nodeArgs(), []string{
-		"-nodes=" + strconv.Itoa(c.nodes),
-		"-bootstrap=" + strings.Join(c.bootstrap, ","),
-		"-topics=" + strings.Join(c.topics, ","),
-		"-group=" + c.group,
+	//
+	// A node runs the routes in its SWARM_NODE_ROUTES (routes.go), not
+	// route flags. The flag route is still rendered as flags (topics as
+	// filtered), so ps shows what a node of a one-route swarm consumes and
+	// with which command; with -config there are only node-level flags.
+	var route []string
+	if c.configFile == "" {
+		topics := c.topics
+		if len(c.routes) == 1 {
+			topics = c.routes[0].Topics
+		}
+		route = []string{"-topics=" + strings.Join(topics, ","), "-group=" + c.group}
+	}
+	args := append(c.auth.nodeArgs(), "-nodes="+strconv.Itoa(c.nodes), "-bootstrap="+strings.Join(c.bootstrap, ","))
+	args = append(args, route...)
+	args = append(args, []string{
 		"-instance-id=" + c.instanceID,
 		"-balancer=" + c.balancer,
 		"-session-timeout=" + c.sessionTimeout.String(),
@@ -405,7 +479,11 @@ func (c *config) nodeArgs() []string {
 		"-consuming-ttl=" + c.consumingTTL.String(),
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
-	}...), c.handlerArgs()...)
+	}...)
+	if c.configFile != "" {
+		return args
+	}
+	return append(args, c.handlerArgs()...)
 }
 
 // handlerArgs renders the handler: the built-in one, or the command flags

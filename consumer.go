@@ -30,13 +30,13 @@ func instanceID(prefix string, node, route int) string {
 	return prefix + "_" + strconv.Itoa(node) + "_" + strconv.Itoa(route)
 }
 
-// clientOpts builds the franz-go options shared by every node of a route.
-func clientOpts(cfg *config, nodeID int, log *slog.Logger) []kgo.Opt {
+// clientOpts builds the franz-go options of node nodeID's client for route r.
+func clientOpts(cfg *config, r *route, nodeID int, log *slog.Logger) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.bootstrap...),
-		kgo.ClientID(cfg.group + "-node-" + strconv.Itoa(nodeID)),
-		kgo.ConsumerGroup(cfg.group),
-		kgo.ConsumeTopics(cfg.topics...),
+		kgo.ClientID(r.clientID(nodeID)),
+		kgo.ConsumerGroup(r.Group),
+		kgo.ConsumeTopics(r.Topics...),
 		kgo.SessionTimeout(cfg.sessionTimeout),
 		// franz-go requires the heartbeat well inside the session; a third
 		// is Kafka's own recommendation and lets tests use short sessions.
@@ -55,7 +55,9 @@ func clientOpts(cfg *config, nodeID int, log *slog.Logger) []kgo.Opt {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	}
 	if cfg.instanceID != "" {
-		opts = append(opts, kgo.InstanceID(instanceID(cfg.instanceID, nodeID, 0)))
+		// The route's index in the file, not among the routes this node
+		// runs or the filters kept: a member's identity never shifts.
+		opts = append(opts, kgo.InstanceID(instanceID(cfg.instanceID, nodeID, r.Index)))
 	}
 	return append(opts, cfg.auth.kgoOpts()...)
 }
@@ -73,7 +75,7 @@ func balancer(name string) kgo.GroupBalancer {
 	}
 }
 
-// consumer is the node's poll loop over one franz-go group client.
+// consumer is one route's poll loop over its own franz-go group client.
 type consumer struct {
 	cl      *kgo.Client
 	h       recordHandler
@@ -86,9 +88,9 @@ type consumer struct {
 	closeTimeout time.Duration
 }
 
-func newConsumer(cfg *config, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
+func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
-	cl, err := kgo.NewClient(append(clientOpts(cfg, nodeID, log), kgo.WithHooks(auth))...)
+	cl, err := kgo.NewClient(append(clientOpts(cfg, r, nodeID, log), kgo.WithHooks(auth))...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}

@@ -50,6 +50,12 @@ const (
 // of starting its own broker.
 func runDemo(cfg *config) int {
 	demoDefaults(cfg)
+	// The demo's one route is the flag route with the demo's defaults;
+	// validate left it for now (no -config or filters with -demo).
+	if err := cfg.resolveRoutes(); err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v (run swarm -h for usage)\n", err)
+		return exitUsage
+	}
 	out := os.Stdout
 	var setup context.Context
 	fail := func(err error) int {

@@ -156,14 +156,29 @@ func (b *pipeBatch) completeLocked(i int, r recResult, stopOnFail bool) bool {
 	return b.remaining == 0
 }
 
-// startExecHandler starts CMD for node nodeID and the goroutines around it.
-// setProducer must follow before the first handle.
+// startExecHandler starts the flag route's CMD for node nodeID.
 func startExecHandler(cfg *config, nodeID int, log *slog.Logger, stderrOut io.Writer) (*execHandler, error) {
-	path, err := exec.LookPath(cfg.command[0])
+	r := cfg.flagRoute()
+	return startRouteHandler(cfg, &r, nodeID, stderrPrefix(nodeID, &r, 1), log, stderrOut)
+}
+
+// stderrPrefix starts each line of CMD's stderr: the node, and the route
+// when the swarm has more than one.
+func stderrPrefix(nodeID int, r *route, totalRoutes int) string {
+	if totalRoutes > 1 {
+		return "[node " + strconv.Itoa(nodeID) + " route " + strconv.Itoa(r.Index) + "] "
+	}
+	return "[node " + strconv.Itoa(nodeID) + "] "
+}
+
+// startRouteHandler starts route r's CMD for node nodeID and the goroutines
+// around it. setProducer must follow before the first handle.
+func startRouteHandler(cfg *config, r *route, nodeID int, prefix string, log *slog.Logger, stderrOut io.Writer) (*execHandler, error) {
+	path, err := exec.LookPath(r.Command[0])
 	if err != nil {
 		return nil, fmt.Errorf("find handler command: %w", err)
 	}
-	cd, err := newCodec(cfg.codec)
+	cd, err := newCodec(r.Codec)
 	if err != nil {
 		return nil, fmt.Errorf("create codec: %w", err)
 	}
@@ -174,11 +189,11 @@ func startExecHandler(cfg *config, nodeID int, log *slog.Logger, stderrOut io.Wr
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
 	h := &execHandler{
-		name:        cfg.command[0],
+		name:        r.Command[0],
 		codec:       cd,
-		outputTopic: cfg.outputTopic,
-		deadLetter:  cfg.deadLetterTopic,
-		group:       cfg.group,
+		outputTopic: r.OutputTopic,
+		deadLetter:  r.DeadLetterTopic,
+		group:       r.Group,
 		log:         log,
 		closeWait:   max(cfg.shutdownTimeout/10, 100*time.Millisecond),
 		batches:     make(chan *pipeBatch),
@@ -229,8 +244,8 @@ func startExecHandler(cfg *config, nodeID int, log *slog.Logger, stderrOut io.Wr
 	h.stdin, h.stdout, h.stderr = ours[0], ours[1], ours[2]
 
 	started := make(chan error, 1)
-	env := handlerEnv(os.Environ(), nodeID, cfg.group, cfg.topics)
-	go h.own(path, cfg.command, env, []uintptr{uintptr(child[0]), uintptr(child[1]), uintptr(child[2])}, started)
+	env := append(handlerEnv(os.Environ(), nodeID, r.Group, r.Topics), "SWARM_ROUTE="+strconv.Itoa(r.Index))
+	go h.own(path, r.Command, env, []uintptr{uintptr(child[0]), uintptr(child[1]), uintptr(child[2])}, started)
 	err = <-started
 	// CMD holds its own copies now (or never will): ours must go, so that
 	// EOF on stdout means CMD and everything it left are gone.
@@ -244,13 +259,13 @@ func startExecHandler(cfg *config, nodeID int, log *slog.Logger, stderrOut io.Wr
 	}
 	go h.writeRecords()
 	go h.readAnswers()
-	go h.pumpStderr(stderrOut, nodeID)
-	log.Info("handler.started", "handler_pid", h.pid, "command", strings.Join(cfg.command, " "), "codec", cfg.codec)
+	go h.pumpStderr(stderrOut, prefix)
+	log.Info("handler.started", "handler_pid", h.pid, "command", strings.Join(r.Command, " "), "codec", r.Codec)
 	return h, nil
 }
 
 // handlerEnv is the node's environment for CMD, with the node's identity
-// as CMD should see it. SWARM_SUPERVISOR_PID goes: with it, a swarm binary
+// as CMD should see it (the caller adds SWARM_ROUTE, the route's index). SWARM_SUPERVISOR_PID goes: with it, a swarm binary
 // run as (or by) the handler would take itself for a node. The SASL
 // password goes too: it is the node's credential, not the user code's.
 func handlerEnv(base []string, nodeID int, group string, topics []string) []string {
@@ -259,7 +274,9 @@ func handlerEnv(base []string, nodeID int, group string, topics []string) []stri
 		switch {
 		case strings.HasPrefix(kv, "SWARM_NODE_ID="), strings.HasPrefix(kv, "SWARM_SUPERVISOR_PID="),
 			strings.HasPrefix(kv, "SWARM_QUIET="), strings.HasPrefix(kv, "SWARM_GROUP="),
-			strings.HasPrefix(kv, "SWARM_TOPICS="),
+			strings.HasPrefix(kv, "SWARM_TOPICS="), strings.HasPrefix(kv, "SWARM_ROUTE="),
+			// The node's routes are the node's business.
+			strings.HasPrefix(kv, nodeRoutesEnv+"="),
 			// The Kafka password is the node's, not the user code's.
 			strings.HasPrefix(kv, saslPasswordEnv+"="):
 			continue
@@ -694,11 +711,10 @@ func clip(b []byte) []byte {
 }
 
 // pumpStderr passes CMD's stderr through, each line prefixed with the node
-// id. Each piece is written whole and at most PIPE_BUF bytes, so lines of
+// id (and route: stderrPrefix). Each piece is written whole and at most PIPE_BUF bytes, so lines of
 // different nodes and handlers on the shared stderr never interleave.
-func (h *execHandler) pumpStderr(w io.Writer, nodeID int) {
+func (h *execHandler) pumpStderr(w io.Writer, prefix string) {
 	defer close(h.stderrDone)
-	prefix := "[node " + strconv.Itoa(nodeID) + "] "
 	br := bufio.NewReaderSize(h.stderr, pipeBuf-len(prefix)-1)
 	out := make([]byte, 0, pipeBuf)
 	for {

@@ -50,11 +50,15 @@ func (h *nodeHealth) status(cfg *config, now time.Time, rssBytes int64) int {
 // reporter writes the node's status to fd 3 from a goroutine of its own, so
 // a long record never looks like a hang while a wedged process does.
 type reporter struct {
-	fd     int
-	cfg    *config
-	health *nodeHealth
-	// extraRSS is the handler command's VmRSS, counted with the node's own
-	// against -memory-limit: users' leaks live in the handler. nil: none.
+	fd  int
+	cfg *config
+	// healths are the node's consumers, one per route: the node's status
+	// is the worst of theirs, so a stalled loop or a long batch in any
+	// route stops the whole node.
+	healths []*nodeHealth
+	// extraRSS is the handler commands' VmRSS (every route's), counted with
+	// the node's own against -memory-limit: users' leaks live in handlers.
+	// nil: none.
 	extraRSS func() int64
 }
 
@@ -95,9 +99,22 @@ func (r *reporter) loop(stop <-chan struct{}, orphaned func(string)) {
 			if r.extraRSS != nil {
 				rss += r.extraRSS()
 			}
-			_ = r.write(r.health.status(r.cfg, now, rss))
+			_ = r.write(r.status(now, rss))
 		}
 	}
+}
+
+// status is the worst status over the node's consumers; rssBytes is the
+// node's memory with its handlers'.
+func (r *reporter) status(now time.Time, rssBytes int64) int {
+	st := statusHealthy
+	if r.cfg.memoryLimitMiB > 0 && rssBytes > r.cfg.memoryLimitMiB*1024*1024 {
+		st = statusMemory
+	}
+	for _, h := range r.healths {
+		st = max(st, h.status(r.cfg, now, rssBytes))
+	}
+	return st
 }
 
 // supervisorPid is SWARM_SUPERVISOR_PID, read once at node start.

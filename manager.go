@@ -110,7 +110,7 @@ func (m *manager) unwatchClose(fd int) {
 // run starts every node and supervises until a stop completes. It returns
 // the supervisor's exit code.
 func (m *manager) run() int {
-	m.log.Info("app.supervising", "nodes", m.cfg.nodes, "group", m.cfg.group, "topics", m.cfg.topics)
+	m.log.Info("app.supervising", "nodes", m.cfg.nodes, "group", m.cfg.routeGroups(), "topics", m.cfg.routeTopics(), "routes", len(m.cfg.routes))
 	now := time.Now()
 	for _, n := range m.nodes {
 		m.spawn(n, now)
@@ -401,6 +401,10 @@ func (m *manager) spawn(n *node, now time.Time) {
 	}
 	m.log.Info("swarm.manager.before_fork", "node", n.id, "late_ms", late)
 	env := nodeEnv(m.env, n.id, m.cfg.nodes, m.cfg.memoryLimitMiB, m.quiet, m.cpus)
+	if n.id < len(m.cfg.routeJSON) {
+		// The routes this node runs, as resolved and checked at start.
+		env = append(env, nodeRoutesEnv+"="+m.cfg.routeJSON[n.id])
+	}
 	if err := n.start(m.exe, m.args, env, now); err != nil {
 		// Treated like a death at once, so the backoff keeps a failing
 		// fork (EAGAIN, ENOMEM) from spinning.

@@ -86,7 +86,7 @@ func nodeEnv(base []string, id, nodes int, memLimitMiB int64, quiet bool, cpus i
 	for _, kv := range base {
 		switch {
 		case strings.HasPrefix(kv, "SWARM_NODE_ID="), strings.HasPrefix(kv, "SWARM_SUPERVISOR_PID="),
-			strings.HasPrefix(kv, "SWARM_QUIET="):
+			strings.HasPrefix(kv, "SWARM_QUIET="), strings.HasPrefix(kv, nodeRoutesEnv+"="):
 			continue
 		case strings.HasPrefix(kv, "GOMAXPROCS="):
 			userGOMAXPROCS = true

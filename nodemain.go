@@ -5,11 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,16 +37,17 @@ func runNode(args []string) int {
 			os.Getenv("SWARM_NODE_ID"), os.Getenv("SWARM_SUPERVISOR_PID"))
 		return nodeExitError
 	}
-	// The supervisor passes every setting as a flag; the environment must
-	// not change what it validated. The one exception is the SASL
-	// password, which is never a flag (it would show in ps): the node
-	// inherits SWARM_SASL_PASSWORD as the supervisor read it.
-	cfg, err := parseConfig(args, func(name string) string {
+	// The supervisor passes every node-level setting as a flag and the
+	// node's routes in SWARM_NODE_ROUTES; the environment must not change
+	// what it validated. The one exception is the SASL password, which is
+	// never a flag (it would show in ps): the node inherits
+	// SWARM_SASL_PASSWORD as the supervisor read it.
+	cfg, err := parseNodeConfig(args, func(name string) string {
 		if name == saslPasswordEnv {
 			return os.Getenv(name)
 		}
 		return ""
-	})
+	}, os.Getenv(nodeRoutesEnv))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "swarm node %d: %v\n", id, err)
 		return nodeExitError
@@ -54,12 +55,15 @@ func runNode(args []string) int {
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "node", "node", id, "pid", os.Getpid())
 	supervisorPid = sup
 
-	// cmdHandler is the handler command, once started: every way out of
-	// this process kills it first (os.Exit runs no defers), so CMD never
-	// outlives its node, with Pdeathsig only as the backstop.
-	var cmdHandler atomic.Pointer[execHandler]
-	killHandler := func() {
-		if eh := cmdHandler.Load(); eh != nil {
+	// The handler commands, once started: every way out of this process
+	// kills them first (os.Exit runs no defers), so no CMD outlives its
+	// node, with Pdeathsig only as the backstop.
+	var cmdMu sync.Mutex
+	var cmdHandlers []*execHandler
+	killHandlers := func() {
+		cmdMu.Lock()
+		defer cmdMu.Unlock()
+		for _, eh := range cmdHandlers {
 			eh.kill()
 		}
 	}
@@ -67,49 +71,96 @@ func runNode(args []string) int {
 		// No commit: the records in hand are delivered again to whoever
 		// takes the partitions. Exiting at once is what stops the intake.
 		log.Error("swarm.node.orphaned", "reason", why)
-		killHandler()
+		killHandlers()
 		os.Exit(nodeExitOrphaned)
 	}
 	if err := watchSupervisor(sup, orphaned); err != nil {
 		orphaned(err.Error())
 	}
 
-	health := &nodeHealth{}
-	health.polled(time.Now())
-	rep := &reporter{fd: healthFd, cfg: cfg, health: health}
+	// One consumer per route: its own client, poll loop, handler and
+	// health, with log lines that name the route.
+	runs := make([]*routeRun, len(cfg.routes))
+	healths := make([]*nodeHealth, len(cfg.routes))
+	now := time.Now()
+	for i := range cfg.routes {
+		r := &cfg.routes[i]
+		runs[i] = &routeRun{r: r, health: &nodeHealth{},
+			log: log.With("route", r.Index, "group", r.Group)}
+		runs[i].health.polled(now)
+		healths[i] = runs[i].health
+	}
+	rep := &reporter{fd: healthFd, cfg: cfg, healths: healths}
 	if err := rep.write(statusHealthy); err != nil {
 		log.Error("first health report", "err", err)
 		return nodeExitError
 	}
-	log.Info("swarm.node.after_fork", "supervisor_pid", sup)
+	routeIdx := make([]int, len(cfg.routes))
+	for i, r := range cfg.routes {
+		routeIdx[i] = r.Index
+	}
+	log.Info("swarm.node.after_fork", "supervisor_pid", sup, "routes", routeIdx)
 
-	var h recordHandler
-	var handlerFailed <-chan struct{} // nil for built-ins: never ready
-	if len(cfg.command) > 0 {
-		// Before the Kafka client: a handler that cannot start must not
-		// make the node join the group.
-		eh, err := startExecHandler(cfg, id, log, os.Stderr)
+	// closeHandlers ends what was started when the node cannot run.
+	closeHandlers := func() {
+		for _, rr := range runs {
+			if rr.h != nil {
+				_ = rr.h.close()
+			}
+		}
+	}
+	// Every handler before any Kafka client: a handler that cannot start
+	// must not make the node join a group.
+	for _, rr := range runs {
+		if len(rr.r.Command) == 0 {
+			if rr.h, err = newHandler(rr.r.Handler, os.Stdout); err != nil {
+				rr.log.Error("create handler", "err", err)
+				closeHandlers()
+				return nodeExitError
+			}
+			continue
+		}
+		eh, err := startRouteHandler(cfg, rr.r, id, stderrPrefix(id, rr.r, cfg.totalRoutes), rr.log, os.Stderr)
 		if err != nil {
-			log.Error("start handler", "err", err)
+			rr.log.Error("start handler", "err", err)
+			closeHandlers()
 			return nodeExitError
 		}
-		cmdHandler.Store(eh)
-		rep.extraRSS = eh.rss
-		handlerFailed = eh.failed()
-		h = eh
-	} else if h, err = newHandler(cfg.handler, os.Stdout); err != nil {
-		log.Error("create handler", "err", err)
-		return nodeExitError
+		cmdMu.Lock()
+		cmdHandlers = append(cmdHandlers, eh)
+		cmdMu.Unlock()
+		rr.eh, rr.h = eh, eh
 	}
-	c, err := newConsumer(cfg, id, h, health, log)
-	if err != nil {
-		log.Error("start consumer", "err", err)
-		_ = h.close()
-		return nodeExitError
+	if len(cmdHandlers) > 0 {
+		ehs := append([]*execHandler(nil), cmdHandlers...)
+		rep.extraRSS = func() int64 {
+			var sum int64
+			for _, eh := range ehs {
+				sum += eh.rss()
+			}
+			return sum
+		}
 	}
-	if eh := cmdHandler.Load(); eh != nil {
-		// Output and dead-letter records go through the node's own client.
-		eh.setProducer(c.cl)
+	for _, rr := range runs {
+		if rr.c, err = newConsumer(cfg, rr.r, id, rr.h, rr.health, rr.log); err != nil {
+			rr.log.Error("start consumer", "err", err)
+			for _, o := range runs {
+				if o.c != nil {
+					o.c.cl.Close()
+				}
+			}
+			closeHandlers()
+			return nodeExitError
+		}
+		if rr.eh != nil {
+			// Output and dead-letter records go through the route's own client.
+			rr.eh.setProducer(rr.c.cl)
+		}
+		var inst any
+		if cfg.instanceID != "" {
+			inst = instanceID(cfg.instanceID, id, rr.r.Index)
+		}
+		rr.log.Info("route.started", "topics", rr.r.Topics, "client_id", rr.r.clientID(id), "instance_id", inst)
 	}
 
 	stopReports := make(chan struct{})
@@ -124,10 +175,37 @@ func runNode(args []string) int {
 	if os.Getenv("SWARM_QUIET") == "1" {
 		goQuiet()
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.run(ctx, quiet) }()
+	// handlerFailed closes when any route's CMD has failed: that node
+	// stops whole (what every route handled is committed), exits 1 and is
+	// restarted with all its routes.
+	handlerFailed := make(chan struct{})
+	var failOnce sync.Once
+	for _, eh := range cmdHandlers {
+		go func(failed <-chan struct{}) {
+			select {
+			case <-failed:
+				failOnce.Do(func() { close(handlerFailed) })
+			case <-ctx.Done():
+			}
+		}(eh.failed())
+	}
+	done := make(chan *routeRun, len(runs))
+	for _, rr := range runs {
+		go func() {
+			// The client is closed (handled records committed) before the
+			// handler gets its stdin EOF, as with a single route.
+			rr.err = rr.c.run(ctx, quiet)
+			if cerr := rr.h.close(); cerr != nil && rr.err == nil {
+				rr.err = cerr
+			}
+			done <- rr
+		}()
+	}
 
 	stopping := false
+	remaining := len(runs)
+	var failed *routeRun // the first route that ended with an error
+	var handled int64
 	for {
 		select {
 		case s := <-sigs:
@@ -144,7 +222,7 @@ func runNode(args []string) int {
 				budget := cfg.shutdownTimeout * 9 / 10
 				time.AfterFunc(budget, func() {
 					log.Error("app.stopping.error", "err", "shutdown overran its budget", "budget", budget)
-					killHandler()
+					killHandlers()
 					os.Exit(nodeExitForced)
 				})
 			case unix.SIGTSTP:
@@ -153,25 +231,50 @@ func runNode(args []string) int {
 				writeDump(fmt.Sprintf("swarm node %d pid %d", id, os.Getpid()))
 			}
 		case <-handlerFailed:
-			// CMD is gone or broken (handler.failed says why). A batch in
+			// A CMD is gone or broken (handler.failed says why). A batch in
 			// hand ends by itself; an idle consumer must be told. What was
 			// done is committed, then the node exits 1.
 			handlerFailed = nil
 			stop()
-		case err := <-done:
-			if cerr := h.close(); cerr != nil && err == nil {
-				err = cerr
+		case rr := <-done:
+			remaining--
+			n := rr.c.handled.Load()
+			handled += n
+			if rr.err != nil {
+				rr.log.Error("route.stopped", "err", rr.err, "handled", n)
+				if failed == nil {
+					failed = rr
+				}
+			} else {
+				rr.log.Info("route.stopped", "handled", n)
 			}
-			if err != nil {
-				log.Error("app.stopped", "err", err, "handled", c.handled.Load())
+			// One route ending takes the node down: the others stop,
+			// commit what they handled, and the node is restarted whole.
+			stop()
+			if remaining > 0 {
+				continue
+			}
+			if failed != nil {
+				log.Error("app.stopped", "err", failed.err, "route", failed.r.Index, "group", failed.r.Group, "handled", handled)
 				return nodeExitError
 			}
 			if !stopping {
-				log.Error("app.stopped", "err", "consumer ended without a stop signal")
+				log.Error("app.stopped", "err", "consumer ended without a stop signal", "handled", handled)
 				return nodeExitError
 			}
-			log.Info("app.stopped", "handled", c.handled.Load())
+			log.Info("app.stopped", "handled", handled)
 			return nodeExitOK
 		}
 	}
+}
+
+// routeRun is one route as a node runs it.
+type routeRun struct {
+	r      *route
+	log    *slog.Logger
+	h      recordHandler
+	eh     *execHandler // h, when it is a handler command; nil for a built-in
+	health *nodeHealth
+	c      *consumer
+	err    error // how run ended; read after it is sent on done
 }

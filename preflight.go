@@ -23,56 +23,91 @@ func preflight(ctx context.Context, cfg *config) error {
 	defer cancel()
 	// Rejected credentials end the wait at once: retrying cannot help.
 	auth := newAuthWatch(&cfg.auth, cancel)
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.bootstrap...), kgo.ClientID(cfg.group + "-supervisor"), kgo.WithHooks(auth)},
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.bootstrap...), kgo.ClientID(cfg.routes[0].Group + "-supervisor"), kgo.WithHooks(auth)},
 		cfg.auth.kgoOpts()...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
 	defer cl.Close()
-	details, err := kadm.NewClient(cl).ListTopics(ctx, append(cfg.handlerTopics(), cfg.topics...)...)
+	// Every selected route's topics, and the topics its handler produces
+	// to. Routes the filters hid are not checked: they will not run.
+	var ask []string
+	for _, r := range cfg.routes {
+		ask = append(append(ask, r.Topics...), r.handlerTopics()...)
+	}
+	details, err := kadm.NewClient(cl).ListTopics(ctx, ask...)
 	if err != nil {
 		if aerr := auth.failed(err); aerr != nil {
 			return aerr
 		}
 		return fmt.Errorf("reach brokers %s within -connect-timeout %s: %w", strings.Join(cfg.bootstrap, ","), cfg.connectTimeout, err)
 	}
-	var missing []string
-	for _, t := range cfg.topics {
+	exists := func(t string) (bool, error) {
 		d, ok := details[t]
 		switch {
 		case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-			missing = append(missing, t)
+			return false, nil
 		case d.Err != nil:
-			return fmt.Errorf("describe topic %s: %w", t, d.Err)
+			return false, fmt.Errorf("describe topic %s: %w", t, d.Err)
+		}
+		return true, nil
+	}
+	brokers := strings.Join(cfg.bootstrap, ",")
+	var missing []string
+	for _, r := range cfg.routes {
+		for _, t := range r.Topics {
+			ok, err := exists(t)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			if cfg.configFile == "" {
+				missing = append(missing, t)
+			} else {
+				missing = append(missing, fmt.Sprintf("%s (routes[%d])", t, r.Index))
+			}
 		}
 	}
 	if len(missing) > 0 {
 		// A wrong topic name is a configuration error: exit 2, like a bad flag.
-		return usagef("-topics: %s not found on %s", strings.Join(missing, ","), strings.Join(cfg.bootstrap, ","))
+		if cfg.configFile == "" {
+			return usagef("-topics: %s not found on %s", strings.Join(missing, ","), brokers)
+		}
+		return cfg.configErrorf("topics not found on %s: %s", brokers, strings.Join(missing, ", "))
 	}
 	// The handler's topics must exist too: a node producing to a missing
 	// one would hold its batch until the produce times out, then fail and
 	// restart forever.
-	for _, t := range []struct{ flag, topic string }{{"output-topic", cfg.outputTopic}, {"dead-letter-topic", cfg.deadLetterTopic}} {
-		if t.topic == "" {
-			continue
-		}
-		d, ok := details[t.topic]
-		switch {
-		case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-			return usagef("-%s: %s not found on %s", t.flag, t.topic, strings.Join(cfg.bootstrap, ","))
-		case d.Err != nil:
-			return fmt.Errorf("describe topic %s: %w", t.topic, d.Err)
+	for _, r := range cfg.routes {
+		for _, t := range []struct{ flag, field, topic string }{
+			{"output-topic", "output_topic", r.OutputTopic}, {"dead-letter-topic", "dead_letter_topic", r.DeadLetterTopic},
+		} {
+			if t.topic == "" {
+				continue
+			}
+			ok, err := exists(t.topic)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+			if cfg.configFile == "" {
+				return usagef("-%s: %s not found on %s", t.flag, t.topic, brokers)
+			}
+			return cfg.configErrorf("routes[%d]: %q: %s not found on %s", r.Index, t.field, t.topic, brokers)
 		}
 	}
 	return nil
 }
 
-// handlerTopics are the topics the handler command produces to.
-func (c *config) handlerTopics() []string {
+// handlerTopics are the topics the route's handler command produces to.
+func (r *route) handlerTopics() []string {
 	var ts []string
-	for _, t := range []string{c.outputTopic, c.deadLetterTopic} {
+	for _, t := range []string{r.OutputTopic, r.DeadLetterTopic} {
 		if t != "" {
 			ts = append(ts, t)
 		}
