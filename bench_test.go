@@ -2,41 +2,178 @@
 
 package main
 
-// Benchmarks of the supervisor's reactions, run against the real binary:
+// The benchmarks behind BENCHMARKS.md, run against the real binary and an
+// in-process kfake broker on loopback:
 //
-//	go test -run '^$' -bench . -benchtime 20x
+//	testdata/bench.sh     (machine description + every benchmark, into a file)
+//	go test -run '^$' -bench 'SpawnFloor|Recovery|Deadlines|Memory|Throughput|Burn|IdleCost' -benchtime 1x -timeout 60m
 //
-// They report custom metrics (ms, MB); ns/op is meaningless here.
+// Each benchmark takes its whole sample in one call (50 kills, 7 rounds of
+// throughput, 60 s of idle...), so -benchtime 1x is all they need; a larger
+// b.N only adds samples where samples are counted. They report custom
+// metrics (ms, MB, records/s, ratios; ns/op is meaningless here) and print
+// their details (per run, median, p90, min, max) as indented lines on
+// stdout. None of them runs without -bench, so `go test ./...` stays fast.
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 )
 
-// BenchmarkRecovery: SIGKILL a node, with -node-restart-timeout=0, until
-// its replacement runs our main (its own after_fork log line). Each kill
-// hits a node that has run at least 10 s, so the crash-loop backoff (which
-// would rightly slow down repeated quick deaths) stays out of the figure.
+// recvKey is where startProc stamps, on every log line, the moment the test
+// read it: a microsecond upper bound next to the line's own time field,
+// which slog truncates to milliseconds.
+const recvKey = "_recv"
+
+func recvTime(l logLine) time.Time { t, _ := l[recvKey].(time.Time); return t }
+
+// benchSwarmArgs are the arguments startSwarm would pass: JSON logs and a fixed
+// static membership prefix.
+func benchSwarmArgs(args ...string) []string {
+	return append([]string{"-log-format=json", "-instance-id=test"}, args...)
+}
+
+// startProc is startSwarm for any binary (the swarm or the baseline
+// consumer), with every log line stamped with its arrival time (recvKey).
+// The process runs in its own process group, killed whole at cleanup; the
+// returned swarmProc's waits work as for startSwarm. stop kills the group
+// early; it runs once, at cleanup if not before (a second kill of a process
+// group could hit a recycled pgid).
+func startProc(t testing.TB, bin string, args ...string) (s *swarmProc, stop func()) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	s = &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{})}
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() {
+		defer readers.Done()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			now := time.Now()
+			var l logLine
+			s.mu.Lock()
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] != nil {
+				l[recvKey] = now
+				s.logs = append(s.logs, l)
+			} else {
+				s.other = append(s.other, sc.Text())
+			}
+			s.notify()
+			s.mu.Unlock()
+		}
+	}()
+	go func() { defer readers.Done(); s.readStdout(stdout) }()
+	go func() {
+		readers.Wait()
+		_ = cmd.Wait()
+		s.mu.Lock()
+		s.code = cmd.ProcessState.ExitCode()
+		s.mu.Unlock()
+		close(s.exited)
+	}()
+	var once sync.Once
+	stop = func() { once.Do(s.cleanup) }
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// BenchmarkSpawnFloor: the bare floor under every restart on this machine,
+// fork+exec of the static swarm binary (with CLONE_PIDFD, as the supervisor
+// spawns) until its main has printed its first line (-version), read from
+// a pipe with the same clock as the other figures.
+func BenchmarkSpawnFloor(b *testing.B) {
+	noteLoad(b)
+	n := max(b.N, 200)
+	var xs []float64
+	buf := make([]byte, 256)
+	env := os.Environ()
+	for i := 0; i < n; i++ {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			b.Fatal(err)
+		}
+		pidfd := -1
+		start := time.Now()
+		_, err := syscall.ForkExec(swarmBin, []string{"swarm", "-version"}, &syscall.ProcAttr{
+			Env: env, Files: []uintptr{0, uintptr(p[1]), 2}, Sys: &syscall.SysProcAttr{PidFD: &pidfd},
+		})
+		unix.Close(p[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		k, err := unix.Read(p[0], buf) // blocks until the child's first write
+		d := time.Since(start)
+		unix.Close(p[0])
+		if err != nil || k == 0 || !strings.HasPrefix(string(buf[:k]), "swarm ") {
+			b.Fatalf("read -version output: %q, %v", buf[:max(k, 0)], err)
+		}
+		var info siginfoChld
+		if err := waitidPidfd(pidfd, &info, unix.WEXITED); err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(pidfd)
+		xs = append(xs, ms(d))
+	}
+	reportSpread(b, "fork-exec-to-main-ms", xs)
+}
+
+// BenchmarkRecovery: SIGKILL a node, with -node-restart-timeout=0, and time
+// from the kill to: the supervisor's swarm.node.exited line (it noticed and
+// reaped), its swarm.manager.after_fork line (the replacement is forked) and
+// the replacement's own swarm.node.after_fork line (it runs our main, has
+// its signal handlers and has reported once). Log times are slog's, cut to
+// the millisecond; kill-to-running-recv is the same event by the time the
+// test read the line (a microsecond upper bound, pipe and parsing
+// included). Kills go round-robin over 8 nodes and each hits a node that
+// has run at least 10 s, so the crash-loop backoff (which would rightly
+// slow down repeated quick deaths) stays out of the figure: 50 kills take
+// about 75 s.
 func BenchmarkRecovery(b *testing.B) {
-	_, addr := newBroker(b, 4, "orders")
-	const nodes = 4
-	s := startSwarm(b, "-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
-		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
+	noteLoad(b)
+	const nodes = 8
+	kills := max(b.N, 50)
+	_, addr := newBroker(b, nodes, "orders")
+	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")...)
 	pids := s.waitNodesReady(nodes, 0)
 	started := map[int]time.Time{}
 	for id := range pids {
 		started[id] = time.Now()
 	}
-	var spawn, running []float64
+	var exited, forked, running, runningRecv []float64
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < kills; i++ {
 		id := i % nodes
 		if wait := time.Until(started[id].Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
 			time.Sleep(wait) // pacing, not synchronisation: stay out of the backoff window
@@ -46,28 +183,39 @@ func BenchmarkRecovery(b *testing.B) {
 		if err := syscall.Kill(pids[id], syscall.SIGKILL); err != nil {
 			b.Fatal(err)
 		}
+		ex, _ := s.waitLog(10*time.Second, "node exited", from, msgIs("swarm.node.exited", id))
+		if d := ex.int("restart_in"); d != 0 {
+			b.Fatalf("node %d restarts in %d ns: the kill hit the crash-loop backoff", id, d)
+		}
 		fork, _ := s.waitLog(10*time.Second, "replacement forked", from, afterFork(id))
 		ready, _ := s.waitLog(10*time.Second, "replacement running", from, func(l logLine) bool {
 			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == id
 		})
-		spawn = append(spawn, ms(fork.time().Sub(killed)))
+		exited = append(exited, ms(ex.time().Sub(killed)))
+		forked = append(forked, ms(fork.time().Sub(killed)))
 		running = append(running, ms(ready.time().Sub(killed)))
+		runningRecv = append(runningRecv, ms(recvTime(ready).Sub(killed)))
 		pids[id] = ready.int("pid")
-		started[id] = ready.time()
+		started[id] = recvTime(ready)
 	}
 	b.StopTimer()
-	reportSpread(b, "kill-to-fork", spawn)
-	reportSpread(b, "kill-to-running", running)
+	reportSpread(b, "kill-to-exited-ms", exited)
+	reportSpread(b, "kill-to-forked-ms", forked)
+	reportSpread(b, "kill-to-running-ms", running)
+	reportSpread(b, "kill-to-running-recv-ms", runningRecv)
 }
 
 // BenchmarkDeadlines: how late the report-timeout TERM, the shutdown-timeout
 // KILL and the restart delay fire against their deadlines, from the
-// supervisor's own late_ms log fields. A SIGSTOPped node exercises all
-// three in one cycle.
+// supervisor's own late_ms log fields (microsecond resolution). A
+// SIGSTOPped node exercises all three in one cycle; 24 cycles over 8 nodes,
+// each node stopped only once it has run 10 s (out of the backoff window).
 func BenchmarkDeadlines(b *testing.B) {
-	_, addr := newBroker(b, 4, "orders")
-	const nodes = 4
-	s := startSwarm(b, "-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+	noteLoad(b)
+	const nodes = 8
+	cycles := max(b.N, 24)
+	_, addr := newBroker(b, nodes, "orders")
+	s := startSwarm(b, "-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
 		"-report-interval=100ms", "-node-report-timeout=500ms", "-shutdown-timeout=300ms",
 		"-node-restart-timeout=200ms", "-session-timeout=1s")
 	pids := s.waitNodesReady(nodes, 0)
@@ -77,7 +225,7 @@ func BenchmarkDeadlines(b *testing.B) {
 	}
 	var term, kill, restart []float64
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < cycles; i++ {
 		id := i % nodes
 		// Pacing, not synchronisation: a node that dies within 10 s of its
 		// start backs off, and the figure wanted is the configured delay.
@@ -100,50 +248,655 @@ func BenchmarkDeadlines(b *testing.B) {
 		kill = append(kill, num(kl["late_ms"]))
 		restart = append(restart, num(bf["late_ms"]))
 		pids[id] = ready.int("pid")
-		started[id] = ready.time()
+		started[id] = time.Now()
 	}
 	b.StopTimer()
-	reportSpread(b, "term-late", term)
-	reportSpread(b, "kill-late", kill)
-	reportSpread(b, "restart-late", restart)
+	reportSpread(b, "term-late-ms", term)
+	reportSpread(b, "kill-late-ms", kill)
+	reportSpread(b, "restart-late-ms", restart)
 }
 
-// BenchmarkIdleMemory: RSS and PSS of the supervisor and of each node of
-// an idle 1+3 swarm, once all nodes are in the group.
-func BenchmarkIdleMemory(b *testing.B) {
-	c, addr := newBroker(b, 3, "orders")
-	s := startSwarm(b, "-nodes=3", "-bootstrap="+addr, "-topics=orders", "-handler=discard", "-group=idle",
-		"-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
-	pids := s.waitNodesReady(3, 0)
-	// Idle means: every node is in the group with its partitions, fetching
-	// from an empty topic.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// BenchmarkMemory: PSS and RSS (from /proc/PID/smaps_rollup) of the
+// supervisor and of each node, idle (every node in the group, fetching from
+// an empty topic) and while consuming 1 000 000 records of 100 bytes with
+// the discard handler (sampled every 100 ms between the first and the last
+// handled batch), for 1+3 and 1+8 processes.
+func BenchmarkMemory(b *testing.B) {
+	for _, nodes := range []int{3, 8} {
+		b.Run(fmt.Sprintf("1+%d", nodes), func(b *testing.B) { benchMemory(b, nodes) })
+	}
+}
+
+// memSample is one reading of every process of a swarm.
+type memSample struct {
+	supRSS, supPSS   float64
+	nodeRSS, nodePSS []float64
+}
+
+func (m memSample) totalPSS() float64 {
+	t := m.supPSS
+	for _, p := range m.nodePSS {
+		t += p
+	}
+	return t
+}
+
+func benchMemory(b *testing.B, nodes int) {
+	noteLoad(b)
+	const total = 1_000_000
+	c, addr := newBroker(b, 8, "mem")
+	s, _ := startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
+		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")...)
+	pidMap := s.waitNodesReady(nodes, 0)
+	var pids []int
+	for _, pid := range pidMap {
+		pids = append(pids, pid)
+	}
+	sup := s.cmd.Process.Pid
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "idle", 3); err != nil {
+	if _, err := c.WaitGroupStable(ctx, "mem", nodes); err != nil {
 		b.Fatalf("group not stable: %v", err)
 	}
-	b.ResetTimer()
-	var supRSS, supPSS, nodeRSS, nodePSS []float64
-	for i := 0; i < b.N; i++ {
-		r, p := memOf(b, s.cmd.Process.Pid)
-		supRSS, supPSS = append(supRSS, r), append(supPSS, p)
+	sample := func() (memSample, bool) {
+		var m memSample
+		var err error
+		if m.supRSS, m.supPSS, err = memOf(sup); err != nil {
+			return m, false
+		}
 		for _, pid := range pids {
-			r, p := memOf(b, pid)
-			nodeRSS, nodePSS = append(nodeRSS, r), append(nodePSS, p)
+			rss, pss, err := memOf(pid)
+			if err != nil {
+				return m, false
+			}
+			m.nodeRSS, m.nodePSS = append(m.nodeRSS, rss), append(m.nodePSS, pss)
+		}
+		return m, true
+	}
+	b.ResetTimer()
+	// Idle: a few readings a second apart once the group is stable.
+	var idle []memSample
+	for i := 0; i < 5; i++ {
+		time.Sleep(time.Second) // pacing between readings
+		if m, ok := sample(); ok {
+			idle = append(idle, m)
+		}
+	}
+	// Consuming: produce the records and read every 100 ms while some
+	// records are handled and some are not. The sampler only reads; it
+	// never calls into b from its goroutine.
+	var handled atomic.Int64
+	stop := make(chan struct{})
+	var busy []memSample
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		next, sum := 0, 0
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			next, sum = s.countHandled(next, sum)
+			handled.Store(int64(sum))
+			if sum == 0 || sum >= total {
+				continue
+			}
+			if m, ok := sample(); ok {
+				busy = append(busy, m)
+			}
+		}
+	}()
+	produce(b, addr, "mem", total)
+	waitFor(b, 5*time.Minute, "every record handled", func() bool { return handled.Load() >= total })
+	close(stop)
+	sampler.Wait()
+	b.StopTimer()
+	reportMem(b, "idle", idle)
+	reportMem(b, "busy", busy)
+}
+
+// reportMem reports, over all samples: the supervisor's PSS, every node's
+// PSS (median and max over nodes and samples), and the total PSS of the
+// swarm per sample; RSS is logged for comparison.
+func reportMem(b *testing.B, phase string, ms []memSample) {
+	if len(ms) == 0 {
+		b.Errorf("%s: no memory samples", phase)
+		return
+	}
+	var supPSS, supRSS, nodePSS, nodeRSS, total []float64
+	for _, m := range ms {
+		supPSS, supRSS = append(supPSS, m.supPSS), append(supRSS, m.supRSS)
+		nodePSS, nodeRSS = append(nodePSS, m.nodePSS...), append(nodeRSS, m.nodeRSS...)
+		total = append(total, m.totalPSS())
+	}
+	note(b, "%s: %d samples", phase, len(ms))
+	reportSpread(b, phase+"-sup-PSS-MB", supPSS)
+	reportSpread(b, phase+"-node-PSS-MB", nodePSS)
+	reportSpread(b, phase+"-total-PSS-MB", total)
+	logSpread(b, phase+"-sup-RSS-MB", supRSS)
+	logSpread(b, phase+"-node-RSS-MB", nodeRSS)
+}
+
+// countHandled adds up the done counts of the app.batch lines from log
+// index next on, and returns the new index and sum.
+func (s *swarmProc) countHandled(next, sum int) (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; next < len(s.logs); next++ {
+		if s.logs[next].msg() == "app.batch" {
+			sum += s.logs[next].int("done")
+		}
+	}
+	return next, sum
+}
+
+// fetchGate holds every Fetch the broker receives until it is opened, so a
+// throughput run starts with every record in the broker and every member
+// in the group: neither producing nor joining is in the figure. franz-go
+// sends fetches on a connection of their own, so a held fetch delays
+// nothing else (see kfake's SleepControl).
+type fetchGate struct {
+	c    *kfake.Cluster
+	open chan struct{}
+	held atomic.Int32
+}
+
+func closeFetches(c *kfake.Cluster) *fetchGate {
+	g := &fetchGate{c: c, open: make(chan struct{})}
+	c.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		select {
+		case <-g.open:
+		default:
+			g.held.Add(1)
+			c.SleepControl(func() { <-g.open })
+		}
+		c.DropControl() // open: the broker serves fetches as usual from now on
+		return nil, nil, false
+	})
+	return g
+}
+
+// baselineBin builds testdata/baseline (the plain franz-go consumer) next
+// to the swarm binary, once.
+var baselineBin = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(swarmBin), "baseline")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/baseline")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build baseline: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// tpRun is one throughput measurement.
+type tpRun struct {
+	rate      float64 // records/s, gate open to the last record handled
+	secs      float64
+	cpu       float64 // CPU seconds of the consumer processes during the run
+	brokerCPU float64 // CPU seconds of this test process (the kfake broker, mostly) during the run
+	otherCPU  float64 // CPU seconds used on the machine by everything else (other users' work) during the run
+	rebal     bool    // the group's generation changed during the run
+}
+
+// runThroughput consumes topic (total records) from the start with a fresh
+// group: nodes = 0 runs the baseline consumer, else a swarm of that many
+// nodes with handler. The clock starts when the fetch gate opens (group
+// stable, every member's first fetch held) and stops at the node's own log
+// time of the batch that brings the handled count to total. The count is
+// exact: every node logs each batch it handled ("app.batch", done), and
+// the run checks that the group did not rebalance (so nothing was handled
+// twice) and that the committed offsets reach the end of every partition
+// (so nothing was skipped).
+func runThroughput(b *testing.B, c *kfake.Cluster, addr, topic string, total, nodes int, handler, group string) tpRun {
+	b.Helper()
+	g := closeFetches(c)
+	var s *swarmProc
+	var stop func()
+	if nodes == 0 {
+		bin, err := baselineBin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, stop = startProc(b, bin, "-bootstrap="+addr, "-topics="+topic, "-group="+group, "-instance-id=test",
+			"-session-timeout=3s")
+	} else {
+		s, stop = startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics="+topic,
+			"-handler="+handler, "-group="+group, "-log-level=debug", "-session-timeout=3s")...)
+	}
+	defer stop()
+	members := max(nodes, 1)
+	pids := []int{s.cmd.Process.Pid}
+	if nodes > 0 {
+		for _, pid := range s.waitNodesReady(nodes, 0) {
+			pids = append(pids, pid)
+		}
+	}
+	// Ready: the group is stable, every member holds partitions and every
+	// partition is assigned, every member has a fetch held, and none of
+	// that has changed for 300 ms (right after its first stable state,
+	// kfake may run one more cooperative round; see kfake-notes.md).
+	parts := c.PartitionInfos(topic)
+	var epoch int32
+	var seen string
+	var since time.Time
+	waitFor(b, time.Minute, "the group formed and every member's first fetch held", func() bool {
+		gi := c.GroupInfo(group)
+		if gi == nil || gi.State != "Stable" || len(gi.Members) != members || gi.NumAssigned() != len(parts) {
+			return false
+		}
+		for _, m := range gi.Members {
+			if m.NumAssigned() == 0 {
+				return false
+			}
+		}
+		held := g.held.Load()
+		if held < int32(members) {
+			return false
+		}
+		if now := fmt.Sprintf("%d/%d", gi.Epoch, held); now != seen {
+			seen, since = now, time.Now()
+			return false
+		}
+		epoch = gi.Epoch
+		return time.Since(since) >= 300*time.Millisecond
+	})
+	cpu0, self0, all0 := cpuOf(pids), selfCPU(), machineCPU()
+	start := time.Now()
+	close(g.open)
+	var sum int
+	last, _ := s.waitLog(10*time.Minute, "every record handled", 0, func(l logLine) bool {
+		if l.msg() == "app.batch" {
+			sum += l.int("done")
+		}
+		return sum >= total
+	})
+	r := tpRun{cpu: cpuOf(pids) - cpu0, brokerCPU: selfCPU() - self0}
+	r.otherCPU = machineCPU() - all0 - r.cpu - r.brokerCPU
+	r.secs = last.time().Sub(start).Seconds()
+	r.rate = float64(total) / r.secs
+	if gi := c.GroupInfo(group); gi == nil || gi.Epoch != epoch || sum != total {
+		r.rebal = true
+		note(b, "run %s: the group rebalanced during the run (handled %d of %d); run again", group, sum, total)
+	}
+	waitFor(b, 10*time.Second, "commits at the end of every partition", func() bool {
+		gi := c.GroupInfo(group)
+		if gi == nil {
+			return false
+		}
+		for _, p := range parts {
+			if gi.Commits[topic][p.Partition].Offset != p.HighWatermark {
+				return false
+			}
+		}
+		return true
+	})
+	return r
+}
+
+// measureThroughput is runThroughput, run again (up to 3 times in all) when
+// the group rebalanced during the run: a rebalance is a pause that is not
+// throughput.
+func measureThroughput(b *testing.B, c *kfake.Cluster, addr, topic string, total, nodes int, handler, group string) tpRun {
+	var r tpRun
+	for attempt := 0; attempt < 3; attempt++ {
+		if r = runThroughput(b, c, addr, topic, total, nodes, handler, fmt.Sprintf("%s-%d", group, attempt)); !r.rebal {
+			break
+		}
+	}
+	return r
+}
+
+// BenchmarkThroughput: records/s to consume 1 000 000 records of 100 bytes
+// with the discard handler: the baseline (testdata/baseline, a plain
+// single-process franz-go group consumer with the nodes' client settings)
+// and swarms of 1, 2 and 4 nodes, 7 rounds interleaved (the order rotates
+// each round), all against one broker holding the records. Ratios are
+// taken within a round, side by side, then the median over rounds.
+func BenchmarkThroughput(b *testing.B) {
+	noteLoad(b)
+	const total = 1_000_000
+	rounds := max(b.N, 7)
+	c, addr := newBroker(b, 8, "tp")
+	produce(b, addr, "tp", total)
+	configs := []int{0, 1, 2, 4} // 0: the baseline
+	name := func(n int) string {
+		if n == 0 {
+			return "baseline"
+		}
+		return fmt.Sprintf("swarm%d", n)
+	}
+	runs := map[int][]tpRun{}
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		for i := range configs {
+			n := configs[(i+r)%len(configs)]
+			run := measureThroughput(b, c, addr, "tp", total, n, "discard", fmt.Sprintf("tp-%d-%s", r, name(n)))
+			note(b, "round %d %-8s %9.0f records/s  %.2f s  CPU: consumers %.2f s, test process (broker) %.2f s, other work on the machine %.2f s",
+				r, name(n), run.rate, run.secs, run.cpu, run.brokerCPU, run.otherCPU)
+			runs[n] = append(runs[n], run)
 		}
 	}
 	b.StopTimer()
-	reportSpread(b, "sup-RSS-MB", supRSS)
-	reportSpread(b, "sup-PSS-MB", supPSS)
-	reportSpread(b, "node-RSS-MB", nodeRSS)
-	reportSpread(b, "node-PSS-MB", nodePSS)
+	for _, n := range configs {
+		var rates, eff []float64
+		for _, run := range runs[n] {
+			rates = append(rates, run.rate)
+			eff = append(eff, float64(total)/run.cpu)
+		}
+		reportSpread(b, name(n)+"-rec/s", rates)
+		logSpread(b, name(n)+"-rec/consumer-cpu-s", eff)
+	}
+	for _, n := range configs[1:] {
+		var ratios []float64
+		for r := range rounds {
+			ratios = append(ratios, runs[n][r].rate/runs[0][r].rate)
+		}
+		reportSpread(b, name(n)+"/baseline", ratios)
+	}
+}
+
+// BenchmarkBurn: the CPU-bound case, -handler=burn=1000 (1000 rounds of
+// SHA-256 per record), 1 node against 2 on this machine, 7 rounds
+// interleaved; the ratio is taken within each round. Each run also notes
+// the cores the consumers got (their CPU seconds over the wall time) and
+// the cores other work on the machine took meanwhile (/proc/stat): on a
+// shared 2-core machine two nodes get two cores only when nothing else
+// runs, so the ratio is also reported over the quiet rounds alone.
+func BenchmarkBurn(b *testing.B) {
+	noteLoad(b)
+	const total = 40_000
+	rounds := max(b.N, 7)
+	c, addr := newBroker(b, 8, "burn")
+	produce(b, addr, "burn", total)
+	runs := map[int][]tpRun{}
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		for i := range 2 {
+			n := 1 + (i+r)%2
+			run := measureThroughput(b, c, addr, "burn", total, n, "burn=1000", fmt.Sprintf("burn-%d-%d", r, n))
+			note(b, "round %d burn swarm%d %7.0f records/s  %.2f s  consumer CPU %.2f s = %.2f cores; other work on the machine %.2f cores",
+				r, n, run.rate, run.secs, run.cpu, run.cpu/run.secs, run.otherCPU/run.secs)
+			runs[n] = append(runs[n], run)
+		}
+	}
+	b.StopTimer()
+	// quiet: a round in which other work on the machine took less than a
+	// quarter of a core during both runs, so two nodes could have two cores.
+	quiet := func(r tpRun) bool { return r.otherCPU/r.secs < 0.25 }
+	var rates1, rates2, ratios, quietRatios, eff []float64
+	for r := range rounds {
+		one, two := runs[1][r], runs[2][r]
+		rates1, rates2 = append(rates1, one.rate), append(rates2, two.rate)
+		ratios = append(ratios, two.rate/one.rate)
+		if quiet(one) && quiet(two) {
+			quietRatios = append(quietRatios, two.rate/one.rate)
+		}
+		eff = append(eff, (float64(total)/two.cpu)/(float64(total)/one.cpu))
+	}
+	reportSpread(b, "burn-swarm1-rec/s", rates1)
+	reportSpread(b, "burn-swarm2-rec/s", rates2)
+	reportSpread(b, "burn-swarm2/swarm1", ratios)
+	if len(quietRatios) > 0 {
+		reportSpread(b, "burn-swarm2/swarm1-quiet", quietRatios)
+	} else {
+		note(b, "no quiet round: other work on the machine took a quarter of a core or more in every round")
+	}
+	logSpread(b, "burn-per-cpu-second-swarm2/swarm1", eff)
+}
+
+// BenchmarkIdleCost: what an idle supervisor of 4 idle nodes costs with the
+// defaults (-report-interval 10s, no -http), over 60 s: its CPU time (ns
+// from /proc/PID/task/*/schedstat, and utime+stime ticks from
+// /proc/PID/stat), its voluntary context switches (summed over its
+// threads: each is a sleep, so each wakeup shows as one), then, in a second
+// 60 s window, every syscall of every thread of it under strace, to count
+// the event loop's epoll_wait returns and show that none was a timeout.
+func BenchmarkIdleCost(b *testing.B) {
+	noteLoad(b)
+	const window = 60 * time.Second
+	c, addr := newBroker(b, 4, "orders")
+	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-group=idle")...)
+	pidMap := s.waitNodesReady(4, 0)
+	var nodes []int
+	for _, pid := range pidMap {
+		nodes = append(nodes, pid)
+	}
+	sup := s.cmd.Process.Pid
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.WaitGroupStable(ctx, "idle", 4); err != nil {
+		b.Fatalf("group not stable: %v", err)
+	}
+	time.Sleep(2 * time.Second) // pacing: let start-up work (first GC, joins) pass
+	b.ResetTimer()
+	a, nodesA := taskStats(sup), cpuOf(nodes)
+	time.Sleep(window)
+	z, nodesZ := taskStats(sup), cpuOf(nodes)
+	cpuNs := z.runNs - a.runNs
+	b.ReportMetric(float64(cpuNs)/1e6, "sup-cpu-ms/60s")
+	b.ReportMetric(100*float64(cpuNs)/float64(window.Nanoseconds()), "sup-cpu-%")
+	b.ReportMetric(float64(z.voluntary-a.voluntary), "sup-wakeups/60s")
+	note(b, "supervisor over %s: CPU %.3f ms by schedstat (%.4f %% of a core), utime+stime %d ticks of 10 ms; "+
+		"context switches voluntary %d, involuntary %d; threads %d",
+		window, float64(cpuNs)/1e6, 100*float64(cpuNs)/float64(window.Nanoseconds()), z.ticks-a.ticks,
+		z.voluntary-a.voluntary, z.involuntary-a.involuntary, z.threads)
+	note(b, "4 idle nodes over %s: CPU %.3f s together (%.3f %% of a core each)", window, nodesZ-nodesA,
+		100*(nodesZ-nodesA)/4/window.Seconds())
+	// A strace'd process runs slower, so the wakeups are counted in a
+	// window of their own.
+	path, err := exec.LookPath("strace")
+	if err != nil {
+		note(b, "SKIPPED the epoll_wait count: strace is not installed (apt-get install strace)")
+		return
+	}
+	out := filepath.Join(b.TempDir(), "strace.txt")
+	st := exec.Command(path, "-f", "-ttt", "-o", out, "-p", strconv.Itoa(sup))
+	var stderr strings.Builder
+	st.Stderr = &stderr
+	if err := st.Start(); err != nil {
+		b.Fatalf("start strace: %v", err)
+	}
+	time.Sleep(window)
+	_ = st.Process.Signal(os.Interrupt) // strace detaches and exits
+	_ = st.Wait()                       // "signal: interrupt" is how it ends
+	trace, err := os.ReadFile(out)
+	if err != nil {
+		b.Fatalf("read strace output: %v (strace said: %s)", err, stderr.String())
+	}
+	sc := summarizeStrace(string(trace), 2*4+1)
+	if sc.loopReturns == 0 {
+		b.Errorf("strace saw no epoll wait of the loop; strace said: %s", stderr.String())
+	}
+	b.ReportMetric(float64(sc.loopReturns), "loop-wakeups/60s")
+	b.ReportMetric(float64(sc.loopTimeouts), "loop-timeouts/60s")
+	note(b, "strace over %s: the loop's epoll_pwait returned %d times, %d of them with no event (a timeout); "+
+		"smallest timeout asked: %d ms; every finished syscall of every thread: %s",
+		window, sc.loopReturns, sc.loopTimeouts, sc.minTimeout, sc.counts)
+}
+
+// straceSummary is what summarizeStrace reads from `strace -f -ttt` output.
+type straceSummary struct {
+	loopReturns, loopTimeouts int
+	minTimeout                int    // smallest timeout the loop asked for, ms (-1: none, or only "forever")
+	counts                    string // syscall=count, most frequent first
+}
+
+// epollRet matches the end of a finished epoll_wait or epoll_pwait (x/sys
+// and the Go runtime both use epoll_pwait on amd64): maxevents, timeout,
+// result; on a complete line or a "<... epoll_pwait resumed>" one.
+var epollRet = regexp.MustCompile(`\], (\d+), (-?\d+)(?:, [^,]+, \d+)?\)\s+= (-?\d+)`)
+
+// summarizeStrace counts every finished syscall by name, and the event
+// loop's epoll waits: told from the Go runtime's own netpoller (which asks
+// for 128 events) by their maxevents, 2*nodes+1 (see manager.run).
+func summarizeStrace(trace string, loopMaxEvents int) straceSummary {
+	sum := straceSummary{minTimeout: -1}
+	counts := map[string]int{}
+	for _, line := range strings.Split(trace, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || strings.Contains(line, "<unfinished") {
+			continue
+		}
+		var name string
+		if f[2] == "<..." && len(f) > 3 {
+			name = f[3]
+		} else if i := strings.IndexByte(f[2], '('); i > 0 {
+			name = f[2][:i]
+		} else {
+			continue // signals, exits
+		}
+		counts[name]++
+		if name != "epoll_wait" && name != "epoll_pwait" {
+			continue
+		}
+		m := epollRet.FindStringSubmatch(line)
+		if m == nil || m[1] != strconv.Itoa(loopMaxEvents) {
+			continue // the runtime's netpoller, or a wait strace itself interrupted
+		}
+		sum.loopReturns++
+		if timeout, _ := strconv.Atoi(m[2]); timeout >= 0 && (sum.minTimeout < 0 || timeout < sum.minTimeout) {
+			sum.minTimeout = timeout
+		}
+		if m[3] == "0" {
+			sum.loopTimeouts++
+		}
+	}
+	names := make([]string, 0, len(counts))
+	for n := range counts {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return counts[names[i]] > counts[names[j]] })
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s=%d", n, counts[n]))
+	}
+	sum.counts = strings.Join(parts, " ")
+	return sum
+}
+
+// taskTotals sums per-thread figures over /proc/PID/task/*.
+type taskTotals struct {
+	runNs                  int64 // time on CPU, schedstat
+	ticks                  int64 // utime+stime of the process, clock ticks
+	voluntary, involuntary int64
+	threads                int
+}
+
+func taskStats(pid int) taskTotals {
+	var t taskTotals
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		dir := fmt.Sprintf("/proc/%d/task/%s/", pid, task.Name())
+		if b, err := os.ReadFile(dir + "schedstat"); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				t.runNs += ns
+			}
+		}
+		if b, err := os.ReadFile(dir + "status"); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				f := strings.Fields(line)
+				if len(f) != 2 {
+					continue
+				}
+				v, _ := strconv.ParseInt(f[1], 10, 64)
+				switch f[0] {
+				case "voluntary_ctxt_switches:":
+					t.voluntary += v
+				case "nonvoluntary_ctxt_switches:":
+					t.involuntary += v
+				}
+			}
+		}
+		t.threads++
+	}
+	t.ticks = statTicks(pid)
+	return t
+}
+
+// statTicks is utime+stime of a whole process (its exited threads
+// included) from /proc/PID/stat, in clock ticks (USER_HZ, 100 on Linux).
+func statTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	// After the comm: state is field 3 of stat(5), utime 14, stime 15.
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ut + st
+}
+
+// cpuOf is the CPU seconds (utime+stime) used so far by the processes.
+func cpuOf(pids []int) float64 {
+	var ticks int64
+	for _, pid := range pids {
+		ticks += statTicks(pid)
+	}
+	return float64(ticks) / 100
+}
+
+// selfCPU is the CPU seconds this test process has used: mostly the
+// in-process kfake broker while a throughput run is on.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// note prints one line of detail to stdout, prefixed with the benchmark's
+// name. Not b.Logf: go test keeps only the first 10 lines a benchmark logs.
+func note(b *testing.B, format string, args ...any) {
+	fmt.Printf("    %s: %s\n", b.Name(), fmt.Sprintf(format, args...))
+}
+
+// noteLoad logs the load average when the benchmark ends: the machine is
+// shared, and a busy one explains a spread.
+func noteLoad(b *testing.B) {
+	b.Cleanup(func() {
+		l, _ := os.ReadFile("/proc/loadavg")
+		note(b, "load average at the end (1, 5, 15 min): %s", strings.Join(strings.Fields(string(l))[:3], " "))
+	})
+}
+
+// machineCPU is the CPU seconds all CPUs of the machine have been busy
+// (everything but idle and iowait), from the cpu line of /proc/stat.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return float64(busy) / 100
 }
 
 // memOf reads Rss and Pss (MB) from /proc/PID/smaps_rollup.
-func memOf(b *testing.B, pid int) (rss, pss float64) {
+func memOf(pid int) (rss, pss float64, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		b.Fatal(err)
+		return 0, 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -158,7 +911,7 @@ func memOf(b *testing.B, pid int) (rss, pss float64) {
 			pss = kb / 1024
 		}
 	}
-	return rss, pss
+	return rss, pss, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -168,13 +921,34 @@ func num(v any) float64 {
 	return f
 }
 
-// reportSpread reports median and max of xs as custom metrics.
+// reportSpread reports median, p90 and max of xs as custom metrics, and
+// logs them with the minimum.
 func reportSpread(b *testing.B, name string, xs []float64) {
 	if len(xs) == 0 {
 		return
 	}
-	sort.Float64s(xs)
-	b.ReportMetric(xs[len(xs)/2], name+"-median")
-	b.ReportMetric(xs[len(xs)-1], name+"-max")
-	b.Logf("%s: n=%d median=%.3f p90=%.3f max=%.3f", name, len(xs), xs[len(xs)/2], xs[len(xs)*9/10], xs[len(xs)-1])
+	med, p90, lo, hi := spread(xs)
+	b.ReportMetric(med, name+"-median")
+	b.ReportMetric(p90, name+"-p90")
+	b.ReportMetric(hi, name+"-max")
+	note(b, "%s: n=%d median=%.3f p90=%.3f min=%.3f max=%.3f", name, len(xs), med, p90, lo, hi)
+}
+
+// logSpread logs what reportSpread reports, for figures that are context.
+func logSpread(b *testing.B, name string, xs []float64) {
+	if len(xs) == 0 {
+		return
+	}
+	med, p90, lo, hi := spread(xs)
+	note(b, "%s: n=%d median=%.3f p90=%.3f min=%.3f max=%.3f", name, len(xs), med, p90, lo, hi)
+}
+
+// spread is the median (the upper one for an even count), the p90 (nearest
+// rank), the minimum and the maximum of xs.
+func spread(xs []float64) (med, p90, lo, hi float64) {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	i90 := (9*n+9)/10 - 1
+	return s[n/2], s[max(i90, 0)], s[0], s[n-1]
 }
