@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -88,6 +89,7 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.msg }
 
+// usagef builds a usage error from a format.
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
@@ -209,6 +211,8 @@ func parseNodeConfig(args []string, getenv func(string) string, routesJSON strin
 	return parseConfigRoutes(args, getenv, routesJSON)
 }
 
+// parseConfigRoutes is parseConfig with the routes a node was handed (empty
+// for a supervisor, which resolves them itself).
 func parseConfigRoutes(args []string, getenv func(string) string, routesJSON string) (*config, error) {
 	cfg := &config{bootstrap: []string{"127.0.0.1:9092"}, nodeRoutes: routesJSON}
 	fs := newFlagSet(cfg)
@@ -268,6 +272,7 @@ func envName(flagName string) string {
 	return "SWARM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// splitList splits a comma list, trimming blanks and dropping empties.
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -310,6 +315,17 @@ func (c *config) validate() error {
 		if d.v < 0 || (d.pos && d.v == 0) {
 			return flagErrorf(d.name, "must be %s, got %s", map[bool]string{true: "positive", false: "zero or positive"}[d.pos], d.v)
 		}
+	}
+	// franz-go refuses session timeouts outside these bounds, and Kafka's
+	// protocol carries them as int32 milliseconds: catch it here, not as
+	// every node failing at start.
+	if c.sessionTimeout < 100*time.Millisecond || c.sessionTimeout > math.MaxInt32*time.Millisecond {
+		return flagErrorf("session-timeout", "must be from 100ms to %s, got %s", math.MaxInt32*time.Millisecond, c.sessionTimeout)
+	}
+	// An idle poll waits up to pollWait, so a shorter TTL would flag idle,
+	// healthy nodes as stalled.
+	if c.pollingTTL <= 2*pollWait {
+		return flagErrorf("polling-ttl", "must be above %s (an idle poll waits up to %s), got %s", 2*pollWait, pollWait, c.pollingTTL)
 	}
 	if c.reportInterval >= c.nodeReportTimeout {
 		return &usageError{
@@ -430,6 +446,7 @@ func (c *config) validateCommand() error {
 	return nil
 }
 
+// checkHostPort accepts host:port with a non-empty host and a port 1-65535.
 func checkHostPort(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {

@@ -62,6 +62,7 @@ func clientOpts(cfg *config, r *route, nodeID int, log *slog.Logger) []kgo.Opt {
 	return append(opts, cfg.auth.kgoOpts()...)
 }
 
+// balancer maps -balancer to franz-go's group balancer.
 func balancer(name string) kgo.GroupBalancer {
 	switch name {
 	case "range":
@@ -88,6 +89,7 @@ type consumer struct {
 	closeTimeout time.Duration
 }
 
+// newConsumer creates the route's group client; it joins on the first poll.
 func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
 	cl, err := kgo.NewClient(append(clientOpts(cfg, r, nodeID, log), kgo.WithHooks(auth))...)
@@ -149,7 +151,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.health.beginBatch(now)
 			done, err := c.h.handle(recs)
-			c.health.endBatch()
+			c.health.endBatch(time.Now())
 			c.cl.MarkCommitRecords(recs[:done]...)
 			c.handled.Add(int64(done))
 			// Per batch, so debug only: throughput measurements read the

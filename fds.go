@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 
@@ -27,7 +28,7 @@ func cloexecInherited() error {
 	// the listing and is closed on return anyway.
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return err
+		return fmt.Errorf("list inherited fds: %w", err)
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())

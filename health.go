@@ -58,6 +58,7 @@ func (p *healthParser) feed(b []byte) (highest int, ok bool, garbage int) {
 	return highest, ok, garbage
 }
 
+// parseStatus reads one report line: decimal digits only, 0 to maxStatus.
 func parseStatus(line []byte, overflow bool) (int, bool) {
 	if overflow || len(line) == 0 {
 		return 0, false

@@ -88,6 +88,7 @@ type nodeStatusJSON struct {
 	GarbageLines    int    `json:"garbage_lines"`
 }
 
+// status serves /status: the snapshot's nodes as JSON.
 func (s *statusServer) status(w http.ResponseWriter, _ *http.Request) {
 	snap := s.board.load()
 	if snap == nil {
@@ -176,6 +177,7 @@ func (s *statusServer) page(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(statusPage))
 }
 
+// writeJSON writes v as a JSON response with status code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

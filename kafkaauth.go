@@ -102,6 +102,7 @@ func (a *kafkaAuth) load() error {
 	return a.loadSASL()
 }
 
+// loadTLS reads and checks the CA, client certificate and key files.
 func (a *kafkaAuth) loadTLS() error {
 	if a.tlsCA != "" || a.tlsCert != "" || a.tlsKey != "" || a.tlsServerName != "" {
 		a.tls = true
@@ -194,6 +195,7 @@ func readFlagFile(path string) ([]byte, error) {
 	return b, nil
 }
 
+// loadSASL checks the mechanism and reads user and password.
 func (a *kafkaAuth) loadSASL() error {
 	mech := strings.ToLower(strings.TrimSpace(a.saslMechanism))
 	if mech == "" {
@@ -296,6 +298,8 @@ type authWatch struct {
 
 var _ kgo.HookBrokerRead = (*authWatch)(nil)
 
+// newAuthWatch watches a client's SASL exchanges and calls onFail when the
+// broker rejects the login.
 func newAuthWatch(a *kafkaAuth, onFail func()) *authWatch {
 	return &authWatch{auth: a, onFail: onFail}
 }

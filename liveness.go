@@ -28,7 +28,13 @@ func (h *nodeHealth) polled(now time.Time) { h.lastPoll.Store(now.UnixNano()) }
 func (h *nodeHealth) beginBatch(now time.Time) {
 	h.batchStart.Store(now.UnixNano())
 }
-func (h *nodeHealth) endBatch() { h.batchStart.Store(0) }
+
+// endBatch also counts as a turn of the poll loop: a long batch (judged
+// by -consuming-ttl) must not look like a stalled poll the moment it ends.
+func (h *nodeHealth) endBatch(now time.Time) {
+	h.lastPoll.Store(now.UnixNano())
+	h.batchStart.Store(0)
+}
 
 // status computes the node's health as the protocol defines it; the worst
 // condition wins.

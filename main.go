@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,6 +33,11 @@ func main() {
 // run dispatches on the role: a process started by a supervisor (both
 // identity variables set) is a node; anything else is a supervisor or demo.
 func run(args []string) int {
+	// A closed stdout or stderr (swarm ... | head) must give EPIPE on write,
+	// not kill the supervisor and its nodes mid-batch: the Go runtime exits
+	// on SIGPIPE for fds 1 and 2 unless the signal is being notified. Not
+	// signal.Ignore: a handler command would inherit SIG_IGN across exec.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	if os.Getenv("SWARM_NODE_ID") != "" && os.Getenv("SWARM_SUPERVISOR_PID") != "" {
 		return runNode(args)
 	}

@@ -39,7 +39,6 @@ type manager struct {
 	stopping bool // graceful stop in progress: no restarts, no health stops
 	forced   bool // some node had to be killed (or overran its own shutdown)
 	failed   bool // some node ended the shutdown with an error
-	killAll  bool // a second stop signal came: everything gets KILL now
 	roll     []int
 	rollWait int // node id whose replacement must report healthy, or -1
 
@@ -48,8 +47,11 @@ type manager struct {
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	subreaper     bool          // PID 1 or -subreaper: reap adopted orphans
 	orphansReaped int
+	reapPending   bool // reapOrphans stopped at its cap: go on at the next turn
 }
 
+// newManager prepares the loop (epoll, signal eventfd, subreaper as PID 1);
+// no node is spawned before run.
 func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*manager, error) {
 	if err := cloexecInherited(); err != nil {
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
@@ -80,6 +82,9 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 		return nil, err
 	}
 	if err := m.watch(m.sigs.efd, tokenSignals); err != nil {
+		m.sigs.stop()
+		unix.Close(m.sigs.efd)
+		unix.Close(epfd)
 		return nil, err
 	}
 	for i := 0; i < cfg.nodes; i++ {
@@ -88,6 +93,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 	return m, nil
 }
 
+// watch adds fd to epoll for reading under token.
 func (m *manager) watch(fd int, token int32) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: token}
 	if err := unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -136,10 +142,14 @@ func (m *manager) run() int {
 		for _, ev := range events[:k] {
 			m.dispatch(ev.Fd, now)
 		}
+		if m.reapPending {
+			m.reapOrphans(time.Now())
+		}
 		m.fireDeadlines(time.Now())
 	}
 }
 
+// allDown says whether no node process exists any more.
 func (m *manager) allDown() bool {
 	for _, n := range m.nodes {
 		if n.state != nodeDown {
@@ -152,6 +162,9 @@ func (m *manager) allDown() bool {
 // timeout is the epoll_wait timeout in ms to the nearest deadline, rounded
 // up so the loop never wakes early and spins; -1 when nothing is due.
 func (m *manager) timeout(now time.Time) int {
+	if m.reapPending {
+		return 0
+	}
 	next, ok := m.nextDeadline()
 	if m.heartbeat > 0 && (!ok || next.Sub(now) > m.heartbeat) {
 		next, ok = now.Add(m.heartbeat), true
@@ -160,10 +173,14 @@ func (m *manager) timeout(now time.Time) int {
 		return -1
 	}
 	d := next.Sub(now)
-	if d <= 0 {
+	if d <= 0 || m.reapPending {
 		return 0
 	}
-	return int((d + time.Millisecond - 1) / time.Millisecond)
+	// epoll_wait takes an int of milliseconds: a deadline weeks away
+	// (-node-restart-timeout=720h) must wake us early, not overflow into
+	// a negative, infinite wait. Waking early just recomputes.
+	const maxWait = 24 * time.Hour
+	return int((min(d, maxWait) + time.Millisecond - 1) / time.Millisecond)
 }
 
 // nextDeadline is the earliest moment at which some node needs action.
@@ -199,6 +216,8 @@ func (m *manager) deadline(n *node) (time.Time, bool) {
 	}
 }
 
+// dispatch routes one epoll event to the signal queue, a node's exit or a
+// node's reports, by token.
 func (m *manager) dispatch(token int32, now time.Time) {
 	if token == tokenSignals {
 		for _, s := range m.sigs.drain() {
@@ -247,11 +266,16 @@ func (m *manager) onReadable(n *node, now time.Time) {
 		m.unwatchClose(n.pipe)
 		n.pipe = -1
 	}
-	if !ok || n.state != nodeRunning {
+	if !ok {
+		return
+	}
+	n.status = max(n.status, highest)
+	if n.state != nodeRunning || n.exited {
+		// A stopping node's reports, or a dead node's last words: kept
+		// for /status, acted on never (no TERM to a zombie, no roll step).
 		return
 	}
 	n.lastReport = now
-	n.status = max(n.status, highest)
 	// Safe to read by pid: a node is reaped only by this loop, so its pid
 	// cannot have been reused yet.
 	if rss, err := rssOf("/proc/" + strconv.Itoa(n.pid) + "/status"); err == nil {
@@ -269,7 +293,10 @@ func (m *manager) onReadable(n *node, now time.Time) {
 		m.stopNode(n, highest, now)
 		return
 	}
-	if highest == statusHealthy && n.id == m.rollWait {
+	// The roll moves on once the replacement has stayed healthy for a whole
+	// report interval: its very first report is written before its
+	// handlers and Kafka clients exist, so it proves only that it started.
+	if highest == statusHealthy && n.id == m.rollWait && now.Sub(n.startedAt) >= m.cfg.reportInterval {
 		m.rollWait = -1
 		if len(m.roll) == 0 {
 			m.log.Info("swarm.manager.rolling_restart_done")
@@ -278,6 +305,7 @@ func (m *manager) onReadable(n *node, now time.Time) {
 	m.rollNext(now)
 }
 
+// bitsLen is the bit length of v: it changes at every power of two.
 func bitsLen(v int) int {
 	l := 0
 	for ; v > 0; v >>= 1 {
@@ -298,7 +326,9 @@ func (m *manager) onExit(n *node, now time.Time) {
 		return // spurious wakeup; the pidfd fires again at the real exit
 	}
 	if n.pipe >= 0 {
+		n.exited = true
 		m.onReadable(n, now) // the node's last words
+		n.exited = false
 	}
 	if n.pipe >= 0 {
 		m.unwatchClose(n.pipe)
@@ -370,6 +400,7 @@ func (m *manager) lateness(n *node, status int, now time.Time) float64 {
 	return float64(now.Sub(n.lastReport.Add(m.cfg.nodeReportTimeout)).Microseconds()) / 1000
 }
 
+// term sends TERM to a running node and arms its KILL deadline.
 func (m *manager) term(n *node, now time.Time) {
 	if n.state != nodeRunning {
 		return
@@ -381,6 +412,7 @@ func (m *manager) term(n *node, now time.Time) {
 	}
 }
 
+// kill sends KILL to a node; its pidfd then reports the death.
 func (m *manager) kill(n *node, now time.Time) {
 	late := 0.0
 	if !n.killAt.IsZero() && !now.Before(n.killAt) { // early on a second stop signal: not late
@@ -394,6 +426,7 @@ func (m *manager) kill(n *node, now time.Time) {
 	}
 }
 
+// spawn starts a node (again) and watches its pidfd and health pipe.
 func (m *manager) spawn(n *node, now time.Time) {
 	late := 0.0
 	if !n.restartAt.IsZero() {
@@ -415,15 +448,41 @@ func (m *manager) spawn(n *node, now time.Time) {
 		return
 	}
 	if err := m.watch(n.pidfd, pidfdToken(n.id)); err != nil {
-		m.log.Error("watch node pidfd", "node", n.id, "err", err)
+		// Unwatched, its death would never be seen: take it back at once
+		// (KILL, then a blocking reap: it is dying) and count a death.
+		m.log.Error("watch node pidfd", "node", n.id, "node_pid", n.pid, "err", err)
+		m.abandonStart(n, now)
+		return
 	}
 	if err := m.watch(n.pipe, pipeToken(n.id)); err != nil {
-		m.log.Error("watch node pipe", "node", n.id, "err", err)
+		// Without its pipe the node looks hung and is stopped at its
+		// report deadline: degraded, but supervised.
+		m.log.Error("watch node pipe", "node", n.id, "node_pid", n.pid, "err", err)
 	}
 	if n.deaths > 0 {
 		n.restarts++
 	}
 	m.log.Info("swarm.manager.after_fork", "node", n.id, "node_pid", n.pid, "restarts", n.restarts)
+}
+
+// abandonStart kills and reaps a node that was spawned but cannot be
+// supervised, and schedules its restart like any death.
+func (m *manager) abandonStart(n *node, now time.Time) {
+	_ = n.signal(unix.SIGKILL)
+	var info siginfoChld
+	if err := waitidPidfd(n.pidfd, &info, unix.WEXITED); err != nil {
+		m.log.Error("reap abandoned node", "node", n.id, "node_pid", n.pid, "err", err)
+	}
+	unix.Close(n.pidfd)
+	n.pidfd = -1
+	if n.pipe >= 0 {
+		unix.Close(n.pipe)
+		n.pipe = -1
+	}
+	n.state = nodeDown
+	n.deaths++
+	n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, 0, n.deaths)
+	n.restartAt = now.Add(n.delay)
 }
 
 // signalNode delivers sig, or holds TSTP and TTIN back until the node has
@@ -442,6 +501,7 @@ func (m *manager) signalNode(n *node, sig unix.Signal) {
 	}
 }
 
+// onSignal applies one supervisor signal (see the README's signal table).
 func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 	if sig != unix.SIGCHLD { // as PID 1 every orphan's death is one: not news
 		m.log.Info("process.notice_signal", "signal", unix.SignalName(sig))
@@ -449,7 +509,8 @@ func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 	switch sig {
 	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
 		if m.stopping {
-			m.killAll = true
+			// A second stop signal: KILL now. Each KILLed node counts as
+			// forced when its pidfd reports the death, so the exit is 4.
 			for _, n := range m.nodes {
 				if n.state != nodeDown && !n.killed {
 					m.kill(n, now)
@@ -469,7 +530,9 @@ func (m *manager) onSignal(sig unix.Signal, now time.Time) {
 			m.signalNode(n, sig)
 		}
 	case unix.SIGTTIN:
-		writeDump(fmt.Sprintf("swarm supervisor %d", os.Getpid()))
+		// From a goroutine: a dump can be megabytes, and the loop must
+		// not wait on a slow stderr reader meanwhile.
+		go writeDump(fmt.Sprintf("swarm supervisor %d", os.Getpid()))
 		for _, n := range m.nodes {
 			m.signalNode(n, sig)
 		}
@@ -520,7 +583,7 @@ func (m *manager) finish() int {
 	m.sigs.stop()
 	code := 0
 	switch {
-	case m.forced || m.killAll:
+	case m.forced:
 		code = 4
 	case m.failed:
 		code = 1

@@ -49,6 +49,7 @@ type node struct {
 	startedAt  time.Time
 	lastReport time.Time // when the supervisor last read a valid status
 	reported   bool      // a valid status arrived since this start
+	exited     bool      // its pidfd said it died; draining its last reports
 	status     int       // highest status seen since this start
 	parser     healthParser
 	garbage    int   // garbage lines since this start
@@ -65,6 +66,7 @@ type node struct {
 	rolling   bool          // stopped by a rolling restart: come back at once
 }
 
+// newNode is node id before its first start.
 func newNode(id int) *node {
 	return &node{id: id, pidfd: -1, pipe: -1}
 }
@@ -124,14 +126,12 @@ func (n *node) start(exe string, args, env []string, now time.Time) error {
 		env:   env,
 		files: []uintptr{0, 1, 2, uintptr(p[1])},
 	})
-	if cerr := unix.Close(p[1]); cerr != nil && err == nil {
-		err = os.NewSyscallError("close", cerr)
-	}
+	// Our copy of the write end goes whatever happened. Linux releases the
+	// fd even when close reports an error (EINTR included), and a child
+	// that is running must be supervised, not dropped over it.
+	_ = unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])
-		if pidfd >= 0 {
-			unix.Close(pidfd)
-		}
 		return err
 	}
 	n.pid, n.pidfd, n.pipe = pid, pidfd, p[0]

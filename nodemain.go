@@ -202,6 +202,23 @@ func runNode(args []string) int {
 		}()
 	}
 
+	// beginStop cancels every route and arms the node's own shutdown
+	// budget, whatever started the stop (a signal, a failed handler, a
+	// route that ended): no path may leave the node waiting on a stuck
+	// batch with no deadline. The budget ends before the supervisor's KILL,
+	// so an overrun is reported as exit 2, not a bare KILL.
+	var stopOnce sync.Once
+	beginStop := func() {
+		stop()
+		stopOnce.Do(func() {
+			budget := cfg.shutdownTimeout * 9 / 10
+			time.AfterFunc(budget, func() {
+				log.Error("app.stopping.error", "err", "shutdown overran its budget", "budget", budget)
+				killHandlers()
+				os.Exit(nodeExitForced)
+			})
+		})
+	}
 	stopping := false
 	remaining := len(runs)
 	var failed *routeRun // the first route that ended with an error
@@ -216,26 +233,18 @@ func runNode(args []string) int {
 				}
 				stopping = true
 				log.Info("app.stopping", "signal", unix.SignalName(s.(unix.Signal)))
-				stop()
-				// The node's own budget ends before the supervisor's KILL,
-				// so an overrun is reported as exit 2, not a bare KILL.
-				budget := cfg.shutdownTimeout * 9 / 10
-				time.AfterFunc(budget, func() {
-					log.Error("app.stopping.error", "err", "shutdown overran its budget", "budget", budget)
-					killHandlers()
-					os.Exit(nodeExitForced)
-				})
+				beginStop()
 			case unix.SIGTSTP:
 				goQuiet()
 			case unix.SIGTTIN:
-				writeDump(fmt.Sprintf("swarm node %d pid %d", id, os.Getpid()))
+				go writeDump(fmt.Sprintf("swarm node %d pid %d", id, os.Getpid()))
 			}
 		case <-handlerFailed:
 			// A CMD is gone or broken (handler.failed says why). A batch in
 			// hand ends by itself; an idle consumer must be told. What was
 			// done is committed, then the node exits 1.
 			handlerFailed = nil
-			stop()
+			beginStop()
 		case rr := <-done:
 			remaining--
 			n := rr.c.handled.Load()
@@ -250,7 +259,7 @@ func runNode(args []string) int {
 			}
 			// One route ending takes the node down: the others stop,
 			// commit what they handled, and the node is restarted whole.
-			stop()
+			beginStop()
 			if remaining > 0 {
 				continue
 			}

@@ -8,9 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxReapsPerSignal bounds one SIGCHLD's work: a fork bomb of orphans must
-// not keep the loop from its nodes. Level-triggered peeking picks up the
-// rest at the next SIGCHLD or loop turn.
+// maxReapsPerSignal bounds one call's work: a fork bomb of orphans must not
+// keep the loop from its nodes. The rest is reaped at the next loop turn.
 const maxReapsPerSignal = 1024
 
 // reapOrphans runs on SIGCHLD when we are PID 1 or a subreaper. It never
@@ -19,6 +18,7 @@ const maxReapsPerSignal = 1024
 // not track. A zombie's pid cannot be reused until it is reaped, so a peeked
 // pid that equals a tracked node's pid is that node.
 func (m *manager) reapOrphans(now time.Time) {
+	m.reapPending = false
 	for i := 0; i < maxReapsPerSignal; i++ {
 		var info siginfoChld
 		err := waitidAll(&info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
@@ -53,6 +53,9 @@ func (m *manager) reapOrphans(now time.Time) {
 		m.orphansReaped++
 		m.log.Debug("swarm.manager.reaped_orphan", "orphan_pid", pid, "reaped_total", m.orphansReaped)
 	}
+	// At the cap: the loop turns once (other events get their turn) and
+	// calls us again at once, no new SIGCHLD needed.
+	m.reapPending = true
 }
 
 // nodeByPid finds the running node with this pid: only nodes we have not

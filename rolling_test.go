@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -109,5 +110,37 @@ func TestRollingRestartRestartedByHUP(t *testing.T) {
 	// first roll on node 0, 3 if it had moved on to node 1 already.
 	if stops < 2 || stops > 3 {
 		t.Errorf("%d rolling stops, want 2 or 3", stops)
+	}
+}
+
+// A roll holds when a replacement does not stay up: after a bad deploy
+// (here: the handler command now exits at once) the roll must not take
+// the next node down too. Node 0's replacement fails twice; node 1 is
+// never stopped.
+func TestRollingRestartHoldsOnFailingReplacement(t *testing.T) {
+	_, addr := newBroker(t, 4, "orders")
+	bad := t.TempDir() + "/bad-deploy"
+	script := `if [ -e "$1" ]; then echo "bad deploy" >&2; exit 1; fi; exec cat`
+	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines",
+		"-report-interval=300ms", "-node-restart-timeout=50ms", "--", "/bin/sh", "-c", script, "sh", bad)...)
+	s.waitNodesReady(2, 0)
+	if err := os.WriteFile(bad, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from := s.logCount()
+	s.signal(syscall.SIGHUP)
+	// Two failed starts of node 0's replacement: the second one comes
+	// after the first's backoff, well past a report interval of the roll.
+	_, i := s.waitLog(20*time.Second, "node 0's replacement fails", from, func(l logLine) bool {
+		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
+	})
+	second, _ := s.waitLog(20*time.Second, "node 0's replacement fails again", i+1, func(l logLine) bool {
+		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
+	})
+	t.Logf("second failure: %v", second)
+	if stops := s.matching(func(l logLine) bool {
+		return l.msg() == "swarm.manager.stopping" && l.int("node") == 1
+	}); len(stops) > 0 {
+		t.Fatalf("node 1 was stopped while node 0's replacement kept failing: %v", stops)
 	}
 }

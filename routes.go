@@ -392,6 +392,7 @@ func (e *fieldError) flagError() error {
 	return flagErrorf(e.field, "%s", e.msg)
 }
 
+// fieldErrorf is an error about one field of the config file.
 func fieldErrorf(field, format string, args ...any) error {
 	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
 }
@@ -642,14 +643,14 @@ func (c *config) decodeNodeRoutes() error {
 	dec.DisallowUnknownFields()
 	var nr nodeRoutes
 	if err := dec.Decode(&nr); err != nil {
-		return fmt.Errorf("%s: %v", nodeRoutesEnv, err)
+		return fmt.Errorf("decode %s: %w", nodeRoutesEnv, err)
 	}
 	if len(nr.Routes) == 0 {
 		return fmt.Errorf("%s: no routes for this node", nodeRoutesEnv)
 	}
 	for i := range nr.Routes {
 		if err := nr.Routes[i].check(); err != nil {
-			return fmt.Errorf("%s: route %d: %v", nodeRoutesEnv, nr.Routes[i].Index, err)
+			return fmt.Errorf("check %s route %d: %w", nodeRoutesEnv, nr.Routes[i].Index, err)
 		}
 	}
 	c.routes, c.totalRoutes = nr.Routes, nr.FileRoutes

@@ -49,6 +49,7 @@ func newSignalPipe(withChld bool) (*signalPipe, error) {
 	return p, nil
 }
 
+// relay moves notified signals into the queue and wakes the loop.
 func (p *signalPipe) relay() {
 	one := make([]byte, 8)
 	binary.NativeEndian.PutUint64(one, 1)
@@ -86,6 +87,7 @@ func (p *signalPipe) drain() []os.Signal {
 	}
 }
 
+// stop ends the notification of supervisor signals.
 func (p *signalPipe) stop() {
 	signal.Stop(p.in)
 }
