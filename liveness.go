@@ -36,21 +36,17 @@ func (h *nodeHealth) endBatch(now time.Time) {
 	h.batchStart.Store(0)
 }
 
-// status computes the node's health as the protocol defines it; the worst
-// condition wins.
-func (h *nodeHealth) status(cfg *config, now time.Time, rssBytes int64) int {
-	st := statusHealthy
+// status is one consumer's part of the node's health: its poll loop and
+// its batch. Memory is the node's as a whole (reporter.status).
+func (h *nodeHealth) status(cfg *config, now time.Time) int {
 	start := h.batchStart.Load()
-	if start == 0 && !h.quiet.Load() && now.Sub(time.Unix(0, h.lastPoll.Load())) > cfg.pollingTTL {
-		st = statusPolling
+	switch {
+	case start != 0 && now.Sub(time.Unix(0, start)) > cfg.consumingTTL:
+		return statusConsuming
+	case start == 0 && !h.quiet.Load() && now.Sub(time.Unix(0, h.lastPoll.Load())) > cfg.pollingTTL:
+		return statusPolling
 	}
-	if start != 0 && now.Sub(time.Unix(0, start)) > cfg.consumingTTL {
-		st = statusConsuming
-	}
-	if cfg.memoryLimitMiB > 0 && rssBytes > cfg.memoryLimitMiB*1024*1024 {
-		st = statusMemory
-	}
-	return st
+	return statusHealthy
 }
 
 // reporter writes the node's status to fd 3 from a goroutine of its own, so
@@ -118,7 +114,7 @@ func (r *reporter) status(now time.Time, rssBytes int64) int {
 		st = statusMemory
 	}
 	for _, h := range r.healths {
-		st = max(st, h.status(r.cfg, now, rssBytes))
+		st = max(st, h.status(r.cfg, now))
 	}
 	return st
 }
