@@ -89,6 +89,11 @@ type jsonCodec struct {
 	// escaping a 100-byte value.
 	lastTS     time.Time
 	lastTSText []byte
+	// The frame up to the offset's digits, for the last topic and
+	// partition: the same for every record of a partition's run in a batch.
+	lastTopic     string
+	lastPartition int32
+	head          []byte
 }
 
 // jsonFrame documents the frame jsonCodec.encode writes; encode builds the
@@ -121,11 +126,15 @@ type jsonHeader struct {
 
 // encode appends r as one line of JSON, laid out as jsonFrame documents.
 func (c *jsonCodec) encode(dst []byte, r *kgo.Record) ([]byte, error) {
-	dst = append(dst, `{"topic":`...)
-	dst = appendJSONString(dst, r.Topic)
-	dst = append(dst, `,"partition":`...)
-	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
-	dst = append(dst, `,"offset":`...)
+	if c.head == nil || r.Partition != c.lastPartition || r.Topic != c.lastTopic {
+		c.lastTopic, c.lastPartition = r.Topic, r.Partition
+		c.head = append(c.head[:0], `{"topic":`...)
+		c.head = appendJSONString(c.head, r.Topic)
+		c.head = append(c.head, `,"partition":`...)
+		c.head = strconv.AppendInt(c.head, int64(r.Partition), 10)
+		c.head = append(c.head, `,"offset":`...)
+	}
+	dst = append(dst, c.head...)
 	dst = strconv.AppendInt(dst, r.Offset, 10)
 	dst = append(dst, `,"timestamp":"`...)
 	if c.lastTSText == nil || !r.Timestamp.Equal(c.lastTS) {

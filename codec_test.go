@@ -301,6 +301,26 @@ func TestLinesCodec(t *testing.T) {
 	}
 }
 
+// TestJSONCodecCachedParts: one codec across topics, partitions and
+// timestamps frames each record exactly as a fresh codec does (encode keeps
+// the last frame head and timestamp text).
+func TestJSONCodecCachedParts(t *testing.T) {
+	c := &jsonCodec{}
+	ts := time.UnixMilli(1700000000123)
+	for i, p := range []struct {
+		topic string
+		part  int32
+		ts    time.Time
+	}{{"a", 0, ts}, {"a", 0, ts}, {"a", 1, ts}, {"b", 1, ts}, {"b", 1, ts.Add(time.Millisecond)}, {"a", 0, ts}, {"a\"", 0, ts}} {
+		r := &kgo.Record{Topic: p.topic, Partition: p.part, Offset: int64(i), Timestamp: p.ts, Value: []byte("v")}
+		got, _ := c.encode(nil, r)
+		want, _ := (&jsonCodec{}).encode(nil, r)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("record %d: %s, want %s", i, got, want)
+		}
+	}
+}
+
 // TestAppendJSONString: every byte that needs escaping is found wherever it
 // sits in the 8-byte words the fast path scans, and nothing else is touched.
 func TestAppendJSONString(t *testing.T) {

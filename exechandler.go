@@ -12,6 +12,10 @@ package main
 //	writer  frames the records of a batch onto stdin, at most
 //	        inflightWindow ahead of the answers.
 //	reader  matches answer lines to records in order, produces output records.
+//
+// Writer and reader share no per-record channel: the writer queues runs of
+// records (a slice of one batch) just before the bytes framing them go out,
+// the reader takes a run at a time and counts the answers it matched.
 //	stderr  passes CMD's stderr through, one prefixed line per line.
 //
 // handle hands a batch to the writer and waits until every record of it is
@@ -81,9 +85,23 @@ type execHandler struct {
 
 	stdin, stdout, stderr *os.File // our ends of CMD's pipes
 
-	batches  chan *pipeBatch   // handle -> writer
-	inflight chan inflightSlot // writer -> reader: the in-flight window, in order
-	quit     chan struct{}     // closed by close: the writer stops
+	batches chan *pipeBatch // handle -> writer
+	quit    chan struct{}   // closed by close: the writer stops
+
+	// The in-flight window: runs of records written (or about to be) and
+	// not yet all answered, in order. The writer pushes a run before the
+	// frames of its records go out, so an answer never arrives ahead of
+	// its record; the reader pops one run at a time.
+	runsMu sync.Mutex
+	runs   []inflightRun
+	cur    inflightRun // the reader's run being answered; reader only
+	// answered counts the answers matched to records (reader only writes);
+	// the writer compares it with the records it has queued to keep at
+	// most inflightWindow in flight. writerWaiting and freed wake a writer
+	// blocked on a full window.
+	answered      atomic.Int64
+	writerWaiting atomic.Bool
+	freed         chan struct{}
 
 	dead       chan struct{} // closed at the first failure
 	exited     chan struct{} // closed once CMD is reaped
@@ -115,7 +133,7 @@ type pipeBatch struct {
 	sealed    bool // handle stopped waiting (CMD failed): late answers are dropped
 	produced  int
 	wg        sync.WaitGroup // produce acknowledgements outstanding
-	acked     []error        // per record: its produce result, written by the promise
+	acked     []error        // per record: its produce result, written by the promise; nil until a first produce
 }
 
 // recResult is what became of one record of a batch.
@@ -125,10 +143,11 @@ type recResult struct {
 	reason   string
 }
 
-// inflightSlot names the record the next answer line belongs to.
-type inflightSlot struct {
-	b *pipeBatch
-	i int
+// inflightRun is b.recs[from:to]: records framed on CMD's stdin, in order,
+// whose answers are still to come.
+type inflightRun struct {
+	b        *pipeBatch
+	from, to int
 }
 
 // complete records the result of record i, unless handle stopped waiting.
@@ -197,7 +216,7 @@ func startRouteHandler(cfg *config, r *route, nodeID int, prefix string, log *sl
 		log:         log,
 		closeWait:   max(cfg.shutdownTimeout/10, 100*time.Millisecond),
 		batches:     make(chan *pipeBatch),
-		inflight:    make(chan inflightSlot, inflightWindow),
+		freed:       make(chan struct{}, 1),
 		quit:        make(chan struct{}),
 		dead:        make(chan struct{}),
 		exited:      make(chan struct{}),
@@ -466,7 +485,6 @@ func (h *execHandler) handle(recs []*kgo.Record) (int, error) {
 		res:       make([]recResult, len(recs)),
 		remaining: len(recs),
 		stopAt:    len(recs),
-		acked:     make([]error, len(recs)),
 	}
 	select {
 	case h.batches <- b:
@@ -499,6 +517,10 @@ func (h *execHandler) handle(recs []*kgo.Record) (int, error) {
 		}
 		h.log.Warn("handler.dead_letter", "topic", recs[i].Topic, "partition", recs[i].Partition,
 			"offset", recs[i].Offset, "err", r.reason, "dead_letter_topic", h.deadLetter)
+		if b.acked == nil {
+			// Sealed, so the reader is done with b: no promise runs yet.
+			b.acked = make([]error, len(recs))
+		}
 		b.wg.Add(1)
 		b.produced++
 		h.prod.Produce(context.Background(), deadLetterRecord(recs[i], h.deadLetter, h.group, r.reason),
@@ -510,7 +532,7 @@ func (h *execHandler) handle(recs []*kgo.Record) (int, error) {
 		_ = h.prod.Flush(context.Background())
 	}
 	b.wg.Wait()
-	for i := 0; i < limit; i++ {
+	for i := 0; i < limit && b.acked != nil; i++ {
 		if err := b.acked[i]; err != nil {
 			what, topic := "output", h.outputTopic
 			if b.res[i].failed {
@@ -552,11 +574,24 @@ func deadLetterRecord(r *kgo.Record, topic, group, reason string) *kgo.Record {
 }
 
 // writeRecords is the writer goroutine: frames each batch onto CMD's stdin,
-// taking a slot of the in-flight window before each record. Frames are
-// encoded straight into one buffer that goes out in pipe-sized writes.
+// at most inflightWindow records ahead of the answers. Frames are encoded
+// straight into one buffer that goes out in pipe-sized writes; the run of
+// records a write frames is queued for the reader just before it.
 func (h *execHandler) writeRecords() {
 	stopOnFail := h.deadLetter == ""
 	buf := make([]byte, 0, 2*pipeIOBuf)
+	var queued, seen int64 // records queued in all; answers seen counted
+	// push queues run (records encoded, not yet queued) and starts the next
+	// one at next.
+	push := func(run *inflightRun, next int) {
+		if run.to > run.from {
+			h.runsMu.Lock()
+			h.runs = append(h.runs, *run)
+			h.runsMu.Unlock()
+			queued += int64(run.to - run.from)
+		}
+		run.from, run.to = next, next
+	}
 	write := func(b []byte) bool {
 		if _, err := h.stdin.Write(b); err != nil {
 			h.failAfterExit(fmt.Errorf("write records to handler stdin: %w", err))
@@ -573,46 +608,73 @@ func (h *execHandler) writeRecords() {
 		case <-h.quit:
 			return
 		}
+		run := inflightRun{b: b}
 		for i, r := range b.recs {
 			start := len(buf)
 			var err error
 			buf, err = h.codec.encode(buf, r)
 			if err != nil {
-				// Never sent, so never answered: its result is known now.
+				// Never sent, so never answered: its result is known now,
+				// and the run of records around it is cut in two.
 				buf = buf[:start]
+				push(&run, i+1)
 				b.complete(i, recResult{complete: true, failed: true, reason: err.Error()}, stopOnFail)
 				continue
 			}
-			// The slot goes in before the frame goes out, so an answer can
-			// never arrive ahead of the record it answers.
-			slot := inflightSlot{b: b, i: i}
-			select {
-			case h.inflight <- slot:
-			default:
-				// Window full: CMD must see the frames whose slots are in
-				// before it can answer and free one; this frame waits.
-				if !write(buf[:start]) {
-					return
-				}
-				buf = buf[:copy(buf, buf[start:])]
-				select {
-				case h.inflight <- slot:
-				case <-h.dead:
-					return
+			if queued+int64(run.to-run.from)-seen >= inflightWindow {
+				seen = h.answered.Load()
+				if queued+int64(run.to-run.from)-seen >= inflightWindow {
+					// Window full: CMD must see the frames already in it
+					// before it can answer and free a slot; this frame waits.
+					push(&run, i)
+					if !write(buf[:start]) {
+						return
+					}
+					buf = buf[:copy(buf, buf[start:])]
+					if seen = h.waitWindow(queued); seen < 0 {
+						return
+					}
 				}
 			}
+			run.to = i + 1
 			if len(buf) >= pipeIOBuf {
+				push(&run, i+1)
 				if !write(buf) {
 					return
 				}
 				buf = buf[:0]
 			}
 		}
+		push(&run, len(b.recs))
 		if len(buf) > 0 {
 			if !write(buf) {
 				return
 			}
 			buf = buf[:0]
+		}
+	}
+}
+
+// waitWindow blocks the writer until fewer than inflightWindow of the
+// queued records are unanswered, and returns the answers counted then; -1
+// when CMD failed meanwhile.
+func (h *execHandler) waitWindow(queued int64) int64 {
+	for {
+		seen := h.answered.Load()
+		if queued-seen < inflightWindow {
+			return seen
+		}
+		// Say so before looking again: an answer counted after this sees
+		// the flag and wakes us (the reader counts, then looks).
+		h.writerWaiting.Store(true)
+		if seen = h.answered.Load(); queued-seen < inflightWindow {
+			h.writerWaiting.Store(false)
+			return seen
+		}
+		select {
+		case <-h.freed:
+		case <-h.dead:
+			return -1
 		}
 	}
 }
@@ -660,14 +722,31 @@ func (h *execHandler) readAnswers() {
 // answer applies one answer line to the record it belongs to. false means
 // the protocol is broken and reading stops.
 func (h *execHandler) answer(line []byte) bool {
-	var slot inflightSlot
-	select {
-	case slot = <-h.inflight:
-	default:
-		h.fail(fmt.Errorf("handler answered a line with no record in flight: %q", clip(line)))
-		return false
+	if h.cur.from == h.cur.to {
+		h.runsMu.Lock()
+		if len(h.runs) == 0 {
+			h.runsMu.Unlock()
+			h.fail(fmt.Errorf("handler answered a line with no record in flight: %q", clip(line)))
+			return false
+		}
+		h.cur = h.runs[0]
+		// Shift down rather than reslice: the queue holds a few runs, and
+		// its array is reused instead of crawling forward and reallocating.
+		n := copy(h.runs, h.runs[1:])
+		h.runs[n] = inflightRun{}
+		h.runs = h.runs[:n]
+		h.runsMu.Unlock()
 	}
-	b, i := slot.b, slot.i
+	b, i := h.cur.b, h.cur.from
+	if h.cur.from++; h.cur.from == h.cur.to {
+		h.cur.b = nil // holds the batch no longer than its answers
+	}
+	if h.answered.Add(1); h.writerWaiting.Load() && h.writerWaiting.CompareAndSwap(true, false) {
+		select {
+		case h.freed <- struct{}{}:
+		default:
+		}
+	}
 	a, err := h.codec.decode(line)
 	if err != nil {
 		h.fail(fmt.Errorf("handler answered garbage for record %s: %w; the line: %q", recordName(b.recs[i]), err, clip(line)))
@@ -683,6 +762,9 @@ func (h *execHandler) answer(line []byte) bool {
 		if h.outputTopic != "" {
 			out = a.out
 			out.Topic = h.outputTopic
+			if b.acked == nil {
+				b.acked = make([]error, len(b.recs))
+			}
 			b.wg.Add(1)
 			b.produced++
 		} else if !h.noOutput.Swap(true) {
