@@ -16,9 +16,7 @@ package main
 // stdout. None of them runs without -bench, so `go test ./...` stays fast.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,13 +36,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// recvKey is where startProc stamps, on every log line, the moment the test
-// read it: a microsecond upper bound next to the line's own time field,
-// which slog truncates to milliseconds.
-const recvKey = "_recv"
-
-func recvTime(l logLine) time.Time { t, _ := l[recvKey].(time.Time); return t }
-
 // benchSwarmArgs are the arguments startSwarm would pass: JSON logs and a fixed
 // static membership prefix.
 func benchSwarmArgs(args ...string) []string {
@@ -52,60 +43,12 @@ func benchSwarmArgs(args ...string) []string {
 }
 
 // startProc is startSwarm for any binary (the swarm or the baseline
-// consumer), with every log line stamped with its arrival time (recvKey).
-// The process runs in its own process group, killed whole at cleanup; the
-// returned swarmProc's waits work as for startSwarm. stop kills the group
-// early; it runs once, at cleanup if not before (a second kill of a process
-// group could hit a recycled pgid).
+// consumer): every log line carries its arrival time (recvKey). stop kills
+// the process group early; it runs once, at cleanup if not before.
 func startProc(t testing.TB, bin string, args ...string) (s *swarmProc, stop func()) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	s = &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{})}
-	var readers sync.WaitGroup
-	readers.Add(2)
-	go func() {
-		defer readers.Done()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			now := time.Now()
-			var l logLine
-			s.mu.Lock()
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l["msg"] != nil {
-				l[recvKey] = now
-				s.logs = append(s.logs, l)
-			} else {
-				s.other = append(s.other, sc.Text())
-			}
-			s.notify()
-			s.mu.Unlock()
-		}
-	}()
-	go func() { defer readers.Done(); s.readStdout(stdout) }()
-	go func() {
-		readers.Wait()
-		_ = cmd.Wait()
-		s.mu.Lock()
-		s.code = cmd.ProcessState.ExitCode()
-		s.mu.Unlock()
-		close(s.exited)
-	}()
-	var once sync.Once
-	stop = func() { once.Do(s.cleanup) }
-	t.Cleanup(stop)
-	return s, stop
+	s = startArgv(t, nil, append([]string{bin}, args...))
+	return s, s.stop
 }
 
 // BenchmarkSpawnFloor: the bare floor under every restart on this machine,

@@ -140,13 +140,14 @@ type swarmProc struct {
 	cmd  *exec.Cmd
 	pgid int
 
-	mu      sync.Mutex
-	logs    []logLine
-	stdout  []string
-	other   []string // stderr lines that are not JSON (dumps, garbage)
-	changed chan struct{}
-	exited  chan struct{}
-	code    int
+	mu       sync.Mutex
+	logs     []logLine
+	stdout   []string
+	other    []string // stderr lines that are not JSON (dumps, garbage)
+	changed  chan struct{}
+	exited   chan struct{}
+	stopOnce sync.Once
+	code     int
 }
 
 // fastArgs are settings that make supervision observable in test time.
@@ -171,6 +172,14 @@ func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
 func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmProc {
 	t.Helper()
 	argv := append(append(append([]string(nil), wrapper...), swarmBin, "-log-format=json", "-instance-id=test"), args...)
+	return startArgv(t, env, argv)
+}
+
+// startArgv runs argv (the swarm, or another program logging JSON such as
+// the benchmark's baseline consumer) in a process group of its own, killed
+// whole at cleanup, with its output collected for the waits.
+func startArgv(t testing.TB, env, argv []string) *swarmProc {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps atexit_sleep_ms (1 s by default) before a
 	// clean exit, which would turn a node's graceful exit into an overrun
@@ -187,7 +196,7 @@ func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmPro
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start swarm: %v", err)
+		t.Fatalf("start %s: %v", argv[0], err)
 	}
 	s := &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{})}
 	var readers sync.WaitGroup
@@ -196,18 +205,27 @@ func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmPro
 	go func() { defer readers.Done(); s.readStdout(stdout) }()
 	go func() {
 		readers.Wait()
-		err := cmd.Wait()
+		_ = cmd.Wait()
 		s.mu.Lock()
 		s.code = cmd.ProcessState.ExitCode()
-		if err != nil && s.code == -1 {
-			s.code = -1
-		}
 		s.mu.Unlock()
 		close(s.exited)
 	}()
-	t.Cleanup(s.cleanup)
+	t.Cleanup(s.stop)
 	return s
 }
+
+// stop kills the process group and checks it is gone, once: at cleanup, or
+// earlier when a test is done with the process (a second kill of a process
+// group could hit a recycled pgid).
+func (s *swarmProc) stop() { s.stopOnce.Do(s.cleanup) }
+
+// recvKey is where readStderr stamps, on every log line, the moment the
+// test read it: an upper bound for a log timestamp cut to the millisecond.
+const recvKey = "_recv"
+
+// recvTime is when the test read the log line.
+func recvTime(l logLine) time.Time { t, _ := l[recvKey].(time.Time); return t }
 
 func (s *swarmProc) notify() {
 	close(s.changed)
@@ -218,10 +236,12 @@ func (s *swarmProc) readStderr(r interface{ Read([]byte) (int, error) }) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
+		now := time.Now()
 		line := sc.Bytes()
 		var l logLine
 		s.mu.Lock()
 		if json.Unmarshal(line, &l) == nil && l["msg"] != nil {
+			l[recvKey] = now
 			s.logs = append(s.logs, l)
 		} else {
 			s.other = append(s.other, string(line))
