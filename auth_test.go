@@ -373,33 +373,6 @@ func TestTLSAndSASLPreflightFailures(t *testing.T) {
 	}
 }
 
-// assertOneErrorLine checks stderr is exactly one "swarm: ..." line naming
-// every want, that nothing was logged or printed and nothing is left.
-func assertOneErrorLine(t *testing.T, r cliResult, want ...string) {
-	t.Helper()
-	if r.stdout != "" {
-		t.Errorf("stdout not empty: %q", r.stdout)
-	}
-	if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("stderr is not exactly one line: %q", r.stderr)
-	}
-	line := strings.TrimSuffix(r.stderr, "\n")
-	if !strings.HasPrefix(line, "swarm: ") {
-		t.Errorf("stderr line does not start with %q: %q", "swarm: ", line)
-	}
-	for _, w := range want {
-		if !strings.Contains(line, w) {
-			t.Errorf("stderr line does not name %q: %q", w, line)
-		}
-	}
-	if strings.Contains(line, `"msg"`) || strings.Contains(line, "msg=") {
-		t.Errorf("stderr holds a log line, so something ran: %q", line)
-	}
-	if len(r.left) > 0 {
-		t.Errorf("processes left in its group after exit: %v", r.left)
-	}
-}
-
 // A password that goes bad after the preflight (here: the password file is
 // rotated to a wrong one and the node is killed) makes the node fail with a
 // clear error on each start, and the supervisor restarts it no faster than

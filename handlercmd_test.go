@@ -520,7 +520,7 @@ func TestHandlerDiesWithKilledNode(t *testing.T) {
 	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 	hp, _ := s.handlerStarted(1, 0)
-	if kids := childrenOf(pids[1]); !slices.Contains(kids, hp) {
+	if kids := childrenOf(pids[1]); !slices.Contains(kids, hp) || !alive(hp) {
 		t.Fatalf("handler %d not among the children %v of node 1 (%d)", hp, kids, pids[1])
 	}
 	from := s.logCount()
@@ -530,22 +530,6 @@ func TestHandlerDiesWithKilledNode(t *testing.T) {
 	if next, _ := s.handlerStarted(1, from); next == hp || !alive(next) {
 		t.Errorf("replacement handler %d (old %d) not running", next, hp)
 	}
-}
-
-// childrenOf lists the live children of pid, from /proc.
-func childrenOf(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := procStat(p); err == nil && st.ppid == pid && st.state != "Z" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // The supervisor killed with SIGKILL leaves no node and no handler alive

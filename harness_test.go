@@ -500,8 +500,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// groupPids lists live (non-zombie) processes in process group pgid.
-func groupPids(pgid int) []int {
+// procsWhere lists the processes in /proc for which keep holds (zombies
+// included: callers decide).
+func procsWhere(keep func(pid int, st statFields) bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -509,15 +510,21 @@ func groupPids(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		st, err := procStat(pid)
-		if err != nil || st.state == "Z" {
-			continue
-		}
-		if st.pgrp == pgid {
+		if st, err := procStat(pid); err == nil && keep(pid, st) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// groupPids lists live (non-zombie) processes in process group pgid.
+func groupPids(pgid int) []int {
+	return procsWhere(func(_ int, st statFields) bool { return st.pgrp == pgid && st.state != "Z" })
+}
+
+// childrenOf lists the children of pid, zombies included.
+func childrenOf(pid int) []int {
+	return procsWhere(func(_ int, st statFields) bool { return st.ppid == pid })
 }
 
 // statFields is what the tests read from /proc/PID/stat.

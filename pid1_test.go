@@ -64,7 +64,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 			if st.state == "Z" {
 				return false
 			}
-			if comm, _ := os.ReadFile("/proc/" + itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
 				return false
 			}
 		}
@@ -90,14 +90,12 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
-
 // childOf returns the one child of pid (unshare's forked child).
 func childOf(t *testing.T, pid int) int {
 	t.Helper()
 	var child int
 	waitFor(t, 5*time.Second, "unshare's child", func() bool {
-		kids := children(pid)
+		kids := childrenOf(pid)
 		if len(kids) == 1 {
 			child = kids[0]
 			return true
@@ -107,35 +105,12 @@ func childOf(t *testing.T, pid int) int {
 	return child
 }
 
-// children lists the direct children of pid.
-func children(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p := 0
-		for _, c := range e.Name() {
-			if c < '0' || c > '9' {
-				p = -1
-				break
-			}
-			p = p*10 + int(c-'0')
-		}
-		if p <= 0 {
-			continue
-		}
-		if st, err := procStat(p); err == nil && st.ppid == pid {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // descendants lists every process below pid.
 func descendants(pid int) []int {
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {
-		kids := children(queue[0])
+		kids := childrenOf(queue[0])
 		queue = append(queue[1:], kids...)
 		out = append(out, kids...)
 	}
@@ -146,13 +121,13 @@ func descendants(pid int) []int {
 // its SWARM_NODE_ID environment.
 func hostNode(t *testing.T, sup, id int) int {
 	t.Helper()
-	for _, pid := range children(sup) {
-		env, err := os.ReadFile("/proc/" + itoa(pid) + "/environ")
+	for _, pid := range childrenOf(sup) {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 		if err != nil {
 			continue
 		}
 		for _, kv := range strings.Split(string(env), "\x00") {
-			if kv == "SWARM_NODE_ID="+itoa(id) {
+			if kv == "SWARM_NODE_ID="+strconv.Itoa(id) {
 				return pid
 			}
 		}

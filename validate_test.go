@@ -38,6 +38,34 @@ func swarmFreeEnv() []string {
 	return env
 }
 
+// assertOneErrorLine checks stderr is exactly one "swarm: ..." line naming
+// every want, that nothing was logged or printed and nothing is left.
+func assertOneErrorLine(t *testing.T, r cliResult, want ...string) {
+	t.Helper()
+	if r.stdout != "" {
+		t.Errorf("stdout not empty: %q", r.stdout)
+	}
+	if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stderr is not exactly one line: %q", r.stderr)
+	}
+	line := strings.TrimSuffix(r.stderr, "\n")
+	if !strings.HasPrefix(line, "swarm: ") {
+		t.Errorf("stderr line does not start with %q: %q", "swarm: ", line)
+	}
+	for _, w := range want {
+		if !strings.Contains(line, w) {
+			t.Errorf("stderr line does not name %q: %q", w, line)
+		}
+	}
+	var l logLine
+	if json.Unmarshal([]byte(line), &l) == nil || strings.Contains(line, "msg=") || strings.Contains(line, "level=") {
+		t.Errorf("stderr holds a log line, so the swarm got as far as logging: %q", line)
+	}
+	if len(r.left) > 0 {
+		t.Errorf("processes left in its group after exit: %v", r.left)
+	}
+}
+
 // runCLI runs the binary to completion in a process group of its own, with
 // stdout and stderr in files (so a leftover child holding them cannot block
 // the wait), and reports what is left of the group once it has exited.
@@ -220,29 +248,7 @@ func TestValidationErrors(t *testing.T) {
 			if r.code != exitUsage {
 				t.Errorf("exit code %d, want %d", r.code, exitUsage)
 			}
-			if r.stdout != "" {
-				t.Errorf("stdout not empty: %q", r.stdout)
-			}
-			if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
-				t.Errorf("stderr is not exactly one line: %q", r.stderr)
-			}
-			line := strings.TrimSuffix(r.stderr, "\n")
-			if !strings.HasPrefix(line, "swarm: ") {
-				t.Errorf("stderr line does not start with %q: %q", "swarm: ", line)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(line, w) {
-					t.Errorf("stderr line does not name %q: %q", w, line)
-				}
-			}
-			// Nothing ran: no log line (text or JSON), no process left.
-			var l logLine
-			if json.Unmarshal([]byte(line), &l) == nil || strings.Contains(line, "msg=") || strings.Contains(line, "level=") {
-				t.Errorf("stderr holds a log line, so the swarm got as far as logging: %q", line)
-			}
-			if len(r.left) > 0 {
-				t.Errorf("processes left in its group after exit: %v", r.left)
-			}
+			assertOneErrorLine(t, r, tc.want...)
 			// Validation needs no network and no child: it is over at once.
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s to reject invalid usage", r.elapsed)
