@@ -45,6 +45,7 @@ type manager struct {
 	pid           int
 	board         statusBoard
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
+	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
 	subreaper     bool          // PID 1 or -subreaper: reap adopted orphans
 	orphansReaped int
 	reapPending   bool // reapOrphans stopped at its cap: go on at the next turn
@@ -65,7 +66,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1, pid: os.Getpid(),
 	}
 	if cfg.httpAddr != "" {
-		m.heartbeat = httpHeartbeat
+		m.heartbeat, m.serving = httpHeartbeat, true
 	}
 	if m.pid == 1 || cfg.subreaper {
 		// Orphans anywhere below us (a handler's children, say) are
@@ -127,7 +128,9 @@ func (m *manager) run() int {
 			return m.finish()
 		}
 		now := time.Now()
-		m.publish(now)
+		if m.serving {
+			m.publish(now)
+		}
 		timeout := m.timeout(now)
 		k, err := unix.EpollWait(m.epfd, events, timeout)
 		if err == unix.EINTR {
@@ -278,8 +281,10 @@ func (m *manager) onReadable(n *node, now time.Time) {
 	n.lastReport = now
 	// Safe to read by pid: a node is reaped only by this loop, so its pid
 	// cannot have been reused yet.
-	if rss, err := rssOf("/proc/" + strconv.Itoa(n.pid) + "/status"); err == nil {
-		n.rss = rss
+	if m.serving {
+		if rss, err := rssOf("/proc/" + strconv.Itoa(n.pid) + "/status"); err == nil {
+			n.rss = rss
+		}
 	}
 	if !n.reported {
 		n.reported = true
