@@ -857,8 +857,6 @@ func memOf(pid int) (rss, pss float64, err error) {
 	return rss, pss, nil
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 func num(v any) float64 {
 	f, _ := v.(float64)
 	return f

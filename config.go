@@ -29,6 +29,8 @@ type config struct {
 	instanceID         string
 	balancer           string
 	sessionTimeout     time.Duration
+	heartbeatInterval  time.Duration
+	groupProtocol      string
 	reportInterval     time.Duration
 	initialOffset      string
 	nodeReportTimeout  time.Duration
@@ -151,12 +153,14 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	})
 	fs.StringVar(&cfg.group, "group", "swarm", "consumer group id")
 	fs.StringVar(&cfg.instanceID, "instance-id", host, "static membership prefix: node N uses <prefix>_N_0; empty disables static membership")
-	fs.StringVar(&cfg.balancer, "balancer", "cooperative-sticky", "group balancer: cooperative-sticky | range | sticky | roundrobin")
-	fs.DurationVar(&cfg.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout (heartbeat every third of it)")
+	fs.StringVar(&cfg.balancer, "balancer", "range", "group balancer (classic protocol): range | roundrobin | cooperative-sticky | sticky")
+	fs.DurationVar(&cfg.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout")
+	fs.DurationVar(&cfg.heartbeatInterval, "heartbeat-interval", 3*time.Second, "group heartbeat interval (a third of -session-timeout when that is shorter and this is not set)")
+	fs.StringVar(&cfg.groupProtocol, "group-protocol", "classic", "consumer group protocol: classic | consumer (KIP-848, needs Kafka 4.0+)")
 	fs.DurationVar(&cfg.reportInterval, "report-interval", 10*time.Second, "how often a node reports its health")
 	fs.StringVar(&cfg.initialOffset, "initial-offset", "earliest", "where a group with no commits starts: earliest | latest")
 	fs.DurationVar(&cfg.nodeReportTimeout, "node-report-timeout", 60*time.Second, "a node silent this long is stopped as hanging")
-	fs.DurationVar(&cfg.nodeRestartTimeout, "node-restart-timeout", 5*time.Second, "delay before a dead node is started again (0 allowed)")
+	fs.DurationVar(&cfg.nodeRestartTimeout, "node-restart-timeout", 0, "delay before a dead node is started again; a node that keeps dying within 10 s of its start backs off from 100 ms to 1 min whatever this is")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 60*time.Second, "time a node gets between TERM and KILL")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 30*time.Second, "how long the supervisor waits for the brokers at start (exit 1 when they cannot be reached)")
 	fs.Int64Var(&cfg.memoryLimitMiB, "memory-limit", 0, "node RSS limit in MiB, its handler command's RSS included (0 = off)")
@@ -304,6 +308,7 @@ func (c *config) validate() error {
 		pos  bool
 	}{
 		{"session-timeout", c.sessionTimeout, true},
+		{"heartbeat-interval", c.heartbeatInterval, true},
 		{"report-interval", c.reportInterval, true},
 		{"node-report-timeout", c.nodeReportTimeout, true},
 		{"node-restart-timeout", c.nodeRestartTimeout, false},
@@ -321,6 +326,9 @@ func (c *config) validate() error {
 	// every node failing at start.
 	if c.sessionTimeout < 100*time.Millisecond || c.sessionTimeout > math.MaxInt32*time.Millisecond {
 		return flagErrorf("session-timeout", "must be from 100ms to %s, got %s", math.MaxInt32*time.Millisecond, c.sessionTimeout)
+	}
+	if err := c.checkGroupTiming(); err != nil {
+		return err
 	}
 	// An idle poll waits up to pollWait, so a shorter TTL would flag idle,
 	// healthy nodes as stalled.
@@ -367,7 +375,12 @@ func (c *config) validate() error {
 	switch c.balancer {
 	case "cooperative-sticky", "range", "sticky", "roundrobin":
 	default:
-		return flagErrorf("balancer", "must be cooperative-sticky, range, sticky or roundrobin, got %q", c.balancer)
+		return flagErrorf("balancer", "must be range, roundrobin, cooperative-sticky or sticky, got %q", c.balancer)
+	}
+	switch c.groupProtocol {
+	case "classic", "consumer":
+	default:
+		return flagErrorf("group-protocol", "must be classic or consumer, got %q", c.groupProtocol)
 	}
 	switch c.initialOffset {
 	case "earliest", "latest":
@@ -486,6 +499,8 @@ func (c *config) nodeArgs() []string {
 		"-instance-id=" + c.instanceID,
 		"-balancer=" + c.balancer,
 		"-session-timeout=" + c.sessionTimeout.String(),
+		"-heartbeat-interval=" + c.heartbeatInterval.String(),
+		"-group-protocol=" + c.groupProtocol,
 		"-report-interval=" + c.reportInterval.String(),
 		"-initial-offset=" + c.initialOffset,
 		"-node-report-timeout=" + c.nodeReportTimeout.String(),

@@ -31,24 +31,30 @@ func instanceID(prefix string, node, route int) string {
 }
 
 // clientOpts builds the franz-go options of node nodeID's client for route r.
-func clientOpts(cfg *config, r *route, nodeID int, log *slog.Logger) []kgo.Opt {
+// ctx is the client's own context: cancelling it aborts whatever the client
+// waits on (a JoinGroup the broker holds for a whole rebalance), which is
+// what lets a stop never wait on the group.
+func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slog.Logger) []kgo.Opt {
 	opts := []kgo.Opt{
+		kgo.WithContext(ctx),
 		kgo.SeedBrokers(cfg.bootstrap...),
 		kgo.ClientID(r.clientID(nodeID)),
 		kgo.ConsumerGroup(r.Group),
 		kgo.ConsumeTopics(r.Topics...),
-		kgo.SessionTimeout(cfg.sessionTimeout),
-		// franz-go requires the heartbeat well inside the session; a third
-		// is Kafka's own recommendation and lets tests use short sessions.
-		kgo.HeartbeatInterval(cfg.sessionTimeout / 3),
-		kgo.Balancers(balancer(cfg.balancer)),
 		// At-least-once: only records the handler finished are marked, only
 		// marks are committed (every second, on revoke, and at close).
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.WithLogger(kgoLogger{log: log}),
+		// One line per assignment: who holds which partition is what an
+		// operator asks first after a restart. (The revoke callback is
+		// left to franz-go: its default commits the marks.)
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			log.Info("route.assigned", "partitions", assigned)
+		}),
 	}
+	opts = append(opts, groupOpts(cfg)...)
 	if cfg.initialOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
@@ -62,23 +68,16 @@ func clientOpts(cfg *config, r *route, nodeID int, log *slog.Logger) []kgo.Opt {
 	return append(opts, cfg.auth.kgoOpts()...)
 }
 
-// balancer maps -balancer to franz-go's group balancer.
-func balancer(name string) kgo.GroupBalancer {
-	switch name {
-	case "range":
-		return kgo.RangeBalancer()
-	case "sticky":
-		return kgo.StickyBalancer()
-	case "roundrobin":
-		return kgo.RoundRobinBalancer()
-	default:
-		return kgo.CooperativeStickyBalancer()
-	}
-}
-
 // consumer is one route's poll loop over its own franz-go group client.
 type consumer struct {
-	cl      *kgo.Client
+	cl *kgo.Client
+	// cancel ends the client's context (see clientOpts).
+	cancel  context.CancelFunc
+	group   string
+	inst    *string // static instance id, nil without static membership
+	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
+	// id only (stopcommit.go). Touched by the poll goroutine only.
+	topicIDs map[string][16]byte
 	h       recordHandler
 	health  *nodeHealth
 	log     *slog.Logger
@@ -92,12 +91,19 @@ type consumer struct {
 // newConsumer creates the route's group client; it joins on the first poll.
 func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
-	cl, err := kgo.NewClient(append(clientOpts(cfg, r, nodeID, log), kgo.WithHooks(auth))...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth))...)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	return &consumer{cl: cl, h: h, health: health, log: log, auth: auth,
-		closeTimeout: cfg.shutdownTimeout * 8 / 10}, nil
+	c := &consumer{cl: cl, cancel: cancel, group: r.Group, h: h, health: health, log: log, auth: auth,
+		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10}
+	if cfg.instanceID != "" {
+		inst := instanceID(cfg.instanceID, nodeID, r.Index)
+		c.inst = &inst
+	}
+	return c, nil
 }
 
 // run polls and handles until ctx is cancelled (stop) or an error. quiet is
@@ -149,6 +155,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 			return err
 		}
 		if recs := fetches.Records(); len(recs) > 0 {
+			c.learnTopicIDs(fetches)
 			c.health.beginBatch(now)
 			done, err := c.h.handle(recs)
 			c.health.endBatch(time.Now())
@@ -165,33 +172,6 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		// Rebalances wait while a batch is in hand, so a revoke commits
 		// exactly what was handled and nothing is handled twice locally.
 		c.cl.AllowRebalance()
-	}
-}
-
-// close commits the marks synchronously, then closes the client, both
-// within closeTimeout. With static membership franz-go sends no LeaveGroup,
-// so a restarted node with the same instance id gets its partitions back
-// without a rebalance. The bound matters: a TERM that lands mid-rebalance
-// finds a JoinGroup in flight that the broker may hold for the whole
-// rebalance timeout (60 s by default), and Close waits for it. The process
-// is about to exit and its sockets die with it, so past the bound the node
-// stops waiting; what it handled is committed first, or delivered again.
-func (c *consumer) close() {
-	deadline := time.Now().Add(c.closeTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
-		c.log.Error("commit handled offsets", "err", err)
-	}
-	closed := make(chan struct{})
-	go func() {
-		c.cl.CloseAllowingRebalance()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(time.Until(deadline)):
-		c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
 	}
 }
 

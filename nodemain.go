@@ -146,6 +146,7 @@ func runNode(args []string) int {
 			rr.log.Error("start consumer", "err", err)
 			for _, o := range runs {
 				if o.c != nil {
+					o.c.cancel()
 					o.c.cl.Close()
 				}
 			}
