@@ -148,6 +148,7 @@ type swarmProc struct {
 	exited   chan struct{}
 	stopOnce sync.Once
 	code     int
+	tap      func(line string, at time.Time) // see startTapped
 }
 
 // fastArgs are settings that make supervision observable in test time.
@@ -180,6 +181,13 @@ func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmPro
 // whole at cleanup, with its output collected for the waits.
 func startArgv(t testing.TB, env, argv []string) *swarmProc {
 	t.Helper()
+	return startTapped(t, env, argv, nil)
+}
+
+// startTapped is startArgv with every stdout line also handed to tap with
+// the moment it was read (the end-to-end benchmarks time records by it).
+func startTapped(t testing.TB, env, argv []string, tap func(line string, at time.Time)) *swarmProc {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// The race runtime sleeps atexit_sleep_ms (1 s by default) before a
 	// clean exit, which would turn a node's graceful exit into an overrun
@@ -198,7 +206,7 @@ func startArgv(t testing.TB, env, argv []string) *swarmProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", argv[0], err)
 	}
-	s := &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{})}
+	s := &swarmProc{t: t, cmd: cmd, pgid: cmd.Process.Pid, changed: make(chan struct{}), exited: make(chan struct{}), tap: tap}
 	var readers sync.WaitGroup
 	readers.Add(2)
 	go func() { defer readers.Done(); s.readStderr(stderr) }()
@@ -255,6 +263,12 @@ func (s *swarmProc) readStdout(r interface{ Read([]byte) (int, error) }) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
+		if s.tap != nil {
+			// The tap keeps what it needs: a long benchmark's records
+			// are not held twice.
+			s.tap(sc.Text(), time.Now())
+			continue
+		}
 		s.mu.Lock()
 		s.stdout = append(s.stdout, sc.Text())
 		s.notify()

@@ -1,0 +1,95 @@
+//go:build linux
+
+package main
+
+// End-to-end recovery as users feel it, with the group settings a new user
+// gets (no session, heartbeat, balancer or timeout flags): a stop from any
+// moment of the group's life ends in seconds with every handled record
+// committed, and a killed node's partitions come back with its replacement,
+// with no rebalance and no wait for a session timeout. The figures (how
+// many milliseconds) are BenchmarkUserFelt's; these are functional bounds.
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStopFromAnyMomentCommitsHandled: SIGTERM 100 ms, 500 ms and 1.5 s
+// after start, with records flowing into 8 partitions for 2 nodes (mid
+// join, mid rebalance, steady), exits 0 well inside 5 s although the
+// default session (45 s) and shutdown (60 s) timeouts are far longer, and
+// every record printed (handled) is committed.
+func TestStopFromAnyMomentCommitsHandled(t *testing.T) {
+	for _, after := range []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Run(after.String(), func(t *testing.T) {
+			const parts = 8
+			_, addr := newBroker(t, parts, "flow")
+			stopTraffic := steadyTraffic(t, addr, "flow", parts, 2000)
+			defer stopTraffic()
+			group := "stop-" + after.String()
+			flow := newFlowClock()
+			s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
+				"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=" + group}, flow.add)
+			started := time.Now()
+			waitFor(t, 10*time.Second, "the moment to stop", func() bool { return time.Since(started) >= after })
+			s.signal(syscall.SIGTERM)
+			termed := time.Now()
+			if code := s.waitExit(5 * time.Second); code != 0 {
+				t.Fatalf("exit %d, want 0", code)
+			}
+			took := time.Since(termed)
+			if bad := uncommitted(t, addr, group, "flow", flow.handledOffsets()); len(bad) > 0 {
+				t.Fatalf("partitions %v have handled records that are not committed (handled %v)", bad, flow.handledOffsets())
+			}
+			t.Logf("TERM %s after start: exit 0 in %s, %d records handled, all committed", after, took.Round(time.Millisecond), flow.lines)
+		})
+	}
+}
+
+// TestKilledNodeResumesWithoutRebalance: with default flags, a SIGKILLed
+// node's replacement gets back exactly the partitions it held, nobody else's
+// assignment moves (no rebalance: the other node logs no new assignment),
+// and its partitions flow again long before the 45 s session timeout or
+// even one 3 s heartbeat.
+func TestKilledNodeResumesWithoutRebalance(t *testing.T) {
+	const parts = 4
+	_, addr := newBroker(t, parts, "flow")
+	stopTraffic := steadyTraffic(t, addr, "flow", parts, 1000)
+	defer stopTraffic()
+	flow := newFlowClock()
+	s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
+		"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=kill"}, flow.add)
+	pids := s.waitNodesReady(2, 0)
+	// Settled: both nodes hold partitions and every partition flows.
+	held := map[int]string{}
+	waitFor(t, 30*time.Second, "both nodes assigned and every partition flowing", func() bool {
+		for _, l := range s.matching(func(l logLine) bool { return l.msg() == "route.assigned" }) {
+			held[l.int("node")] = fmt.Sprint(l["partitions"])
+		}
+		return len(held) == 2 && held[0] != "map[]" && held[1] != "map[]" && flow.flowingSince(time.Now().Add(-50*time.Millisecond), parts)
+	})
+	from := s.logCount()
+	killed := time.Now()
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := s.waitLog(10*time.Second, "the replacement's assignment", from, func(l logLine) bool {
+		return l.msg() == "route.assigned" && l.int("node") == 1 && l.int("pid") != pids[1]
+	})
+	if got := fmt.Sprint(l["partitions"]); got != held[1] {
+		t.Errorf("replacement got %s, the killed node held %s", got, held[1])
+	}
+	// Bounded from the kill, not from the replacement's start.
+	waitFor(t, time.Until(killed.Add(2*time.Second)), "every partition to flow again within 2 s of the kill", func() bool {
+		return flow.flowingSince(killed.Add(100*time.Millisecond), parts)
+	})
+	worst, p := flow.stall(killed, time.Now())
+	if others := s.matching(func(l logLine) bool {
+		return l.msg() == "route.assigned" && l.int("node") == 0 && recvTime(l).After(killed)
+	}); len(others) > 0 {
+		t.Errorf("node 0 was reassigned after the kill (a rebalance): %v", others[0]["partitions"])
+	}
+	t.Logf("partition %d stood still %s after the kill", p, worst.Round(time.Millisecond))
+}
