@@ -314,19 +314,24 @@ func handlerEnv(base []string, nodeID int, group string, topics []string) []stri
 func (h *execHandler) own(path string, argv, env []string, files []uintptr, started chan<- error) {
 	runtime.LockOSThread()
 	pidfd := -1
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-		Env:   env,
-		Files: files,
-		Sys: &syscall.SysProcAttr{
-			PidFD: &pidfd,
-			// The backstop: if the node dies without killing CMD (SIGKILL,
-			// a crash), the kernel kills CMD.
-			Pdeathsig: syscall.SIGKILL,
-			// A group of its own: a terminal's ^C or ^Z reaches the node,
-			// which drains and closes stdin in order, not CMD directly; and
-			// whatever CMD forks can be killed with it as one group.
-			Setpgid: true,
-		},
+	// Registered from the fork on: the node's reaper of adopted orphans
+	// must never reap CMD before this goroutine does (nodechildren.go).
+	pid, err := forkHandler(func() (int, error) {
+		return syscall.ForkExec(path, argv, &syscall.ProcAttr{
+			Env:   env,
+			Files: files,
+			Sys: &syscall.SysProcAttr{
+				PidFD: &pidfd,
+				// The backstop: if the node dies without killing CMD
+				// (SIGKILL, a crash), the kernel kills CMD.
+				Pdeathsig: syscall.SIGKILL,
+				// A group of its own: a terminal's ^C or ^Z reaches the
+				// node, which drains and closes stdin in order, not CMD
+				// directly; and whatever CMD forks can be killed with it
+				// as one group.
+				Setpgid: true,
+			},
+		})
 	})
 	if err != nil {
 		started <- fmt.Errorf("start handler %s: %w", path, err)
@@ -355,9 +360,11 @@ func (h *execHandler) own(path string, argv, env []string, files []uintptr, star
 	// CMD is a zombie here, so its pid, and the process group id equal to
 	// it, cannot be reused yet: killing the group now hits exactly what CMD
 	// left behind (a grandchild holding stdout open would otherwise keep
-	// the reader waiting, and outlive the node).
-	_ = unix.Kill(-pid, unix.SIGKILL)
+	// the reader waiting, and outlive the node). What left the group is
+	// adopted by the node (nodechildren.go).
+	killGroup(pidfd, pid)
 	st, _, rerr := reap(pidfd)
+	forgetHandler(pid)
 	unix.Close(pidfd)
 	h.pidfd = -1
 	if h.procDir >= 0 {
@@ -431,9 +438,19 @@ func (h *execHandler) kill() {
 		return
 	}
 	_ = sendSignal(h.pidfd, unix.SIGKILL)
-	// By number, but safe: CMD is not reaped (pidfd >= 0 under mu, and the
-	// owner reaps under mu), so its group id is still its own.
-	_ = unix.Kill(-h.pid, unix.SIGKILL)
+	// CMD is not reaped (pidfd >= 0 under mu, and the owner reaps under
+	// mu), so its group id is still its own.
+	killGroup(h.pidfd, h.pid)
+}
+
+// killGroup sends SIGKILL to the process group led by CMD, through its
+// pidfd where the kernel can (6.9+), else by number. The caller guarantees
+// CMD is not reaped yet, so its pid, the group's id, cannot name anything
+// else.
+func killGroup(pidfd, pid int) {
+	if !signalGroup(pidfd, unix.SIGKILL) {
+		_ = unix.Kill(-pid, unix.SIGKILL)
+	}
 }
 
 // setProducer gives the handler the client it produces with. Called once,

@@ -46,9 +46,10 @@ type manager struct {
 	board         statusBoard
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
-	subreaper     bool          // PID 1 or -subreaper: reap adopted orphans
+	subreaper     bool          // always: reap adopted orphans, kill a dead node's leftovers
 	orphansReaped int
-	reapPending   bool // reapOrphans stopped at its cap: go on at the next turn
+	adopted       adoption // reaper.go
+	reapPending   bool     // reapOrphans stopped at its cap: go on at the next turn
 }
 
 // newManager prepares the loop (epoll, signal eventfd, subreaper as PID 1);
@@ -68,15 +69,14 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 	if cfg.httpAddr != "" {
 		m.heartbeat, m.serving = httpHeartbeat, true
 	}
-	if m.pid == 1 || cfg.subreaper {
-		// Orphans anywhere below us (a handler's children, say) are
-		// reparented to us instead of to init, and we reap them.
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			unix.Close(epfd)
-			return nil, os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
-		}
-		m.subreaper = true
+	m.nameProcess() // procname.go
+	// Orphans anywhere below us (a dead node's handler, say) are
+	// reparented to us instead of to init: reaper.go kills and reaps them.
+	if err := setChildSubreaper(); err != nil {
+		unix.Close(epfd)
+		return nil, err
 	}
+	m.subreaper = true
 	m.sigs, err = newSignalPipe(m.subreaper)
 	if err != nil {
 		unix.Close(epfd)
@@ -585,6 +585,7 @@ func (m *manager) rollNext(now time.Time) {
 
 // finish ends a graceful stop and picks the exit code.
 func (m *manager) finish() int {
+	m.sweepAdopted() // reaper.go
 	m.sigs.stop()
 	code := 0
 	switch {
@@ -610,4 +611,5 @@ func (m *manager) killEverything() {
 		unix.Close(n.pidfd)
 		n.pidfd = -1
 	}
+	m.sweepAdopted() // reaper.go
 }

@@ -122,7 +122,7 @@ func (n *node) start(exe string, args, env []string, now time.Time) error {
 	}
 	pid, pidfd, err := spawn(spawnSpec{
 		path:  exe,
-		argv:  append([]string{"swarm"}, args...),
+		argv:  append([]string{nodeTitle(n.id)}, args...), // procname.go
 		env:   env,
 		files: []uintptr{0, 1, 2, uintptr(p[1])},
 	})

@@ -54,18 +54,30 @@ func runNode(args []string) int {
 	}
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "node", "node", id, "pid", os.Getpid())
 	supervisorPid = sup
+	if err := setProcName(nodeComm(id)); err != nil {
+		log.Warn("name node process", "err", err)
+	}
+	// What the handlers fork is adopted by this node and dies with it:
+	// the sweep is the last thing every return does (the os.Exit paths
+	// below sweep in killHandlers).
+	if err := adoptOrphans(log); err != nil {
+		log.Warn("adopt orphans: what handlers orphan goes to the supervisor instead", "err", err)
+	}
+	defer sweepNodeChildren(log)
 
 	// The handler commands, once started: every way out of this process
-	// kills them first (os.Exit runs no defers), so no CMD outlives its
-	// node, with Pdeathsig only as the backstop.
+	// kills them first (os.Exit runs no defers), and then everything else
+	// the node started or adopted, so nothing outlives the node, with
+	// Pdeathsig and the supervisor's reaper as the backstops.
 	var cmdMu sync.Mutex
 	var cmdHandlers []*execHandler
 	killHandlers := func() {
 		cmdMu.Lock()
-		defer cmdMu.Unlock()
 		for _, eh := range cmdHandlers {
 			eh.kill()
 		}
+		cmdMu.Unlock()
+		sweepNodeChildren(log)
 	}
 	orphaned := func(why string) {
 		// No commit: the records in hand are delivered again to whoever

@@ -12,14 +12,16 @@ package main
 //	CLONE_PIDFD            5.2 (SysProcAttr.PidFD)
 //	pidfd_open(2)          5.3
 //	waitid(P_PIDFD)        5.4
+//	PIDFD_SIGNAL_PROCESS_GROUP  6.9 (optional: groupSignals probes it)
 //
-// probeKernel checks them once at start, so a too-old kernel is reported by
-// name before anything is spawned.
+// probeKernel checks the required ones once at start, so a too-old kernel is
+// reported by name before anything is spawned.
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -92,6 +94,43 @@ func sendSignal(pidfd int, sig unix.Signal) error {
 		return os.NewSyscallError("pidfd_send_signal", err)
 	}
 	return nil
+}
+
+// groupSignalOnce, groupSignalOK: whether pidfd_send_signal takes
+// PIDFD_SIGNAL_PROCESS_GROUP, probed once.
+var (
+	groupSignalOnce sync.Once
+	groupSignalOK   bool
+)
+
+// groupSignals says whether this kernel (6.9+) can signal the process group
+// led by a pidfd's process. The probe sends signal 0 (a permission check,
+// nothing delivered) to our own group: a kernel that does not know the
+// flag says EINVAL; one that does answers 0, ESRCH (we lead no group) or
+// EPERM.
+func groupSignals() bool {
+	groupSignalOnce.Do(func() {
+		self, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(self)
+		err = unix.PidfdSendSignal(self, 0, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+		groupSignalOK = !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS)
+	})
+	return groupSignalOK
+}
+
+// signalGroup sends sig to the process group whose id is the pid of the
+// process behind pidfd (the group it leads), through the pidfd: never by
+// number. false when the kernel cannot (before 6.9) or there is no such
+// group (ESRCH: it leads none, or it is gone); the caller then signals the
+// process alone.
+func signalGroup(pidfd int, sig unix.Signal) bool {
+	if !groupSignals() {
+		return false
+	}
+	return unix.PidfdSendSignal(pidfd, sig, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP) == nil
 }
 
 // siginfoChld is the SIGCHLD layout of siginfo_t on 64-bit Linux:
