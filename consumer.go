@@ -72,17 +72,17 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 type consumer struct {
 	cl *kgo.Client
 	// cancel ends the client's context (see clientOpts).
-	cancel  context.CancelFunc
-	group   string
-	inst    *string // static instance id, nil without static membership
+	cancel context.CancelFunc
+	group  string
+	inst   *string // static instance id, nil without static membership
 	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
 	// id only (stopcommit.go). Touched by the poll goroutine only.
 	topicIDs map[string][16]byte
-	h       recordHandler
-	health  *nodeHealth
-	log     *slog.Logger
-	auth    *authWatch
-	handled atomic.Int64
+	h        recordHandler
+	health   *nodeHealth
+	log      *slog.Logger
+	auth     *authWatch
+	handled  atomic.Int64
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration

@@ -65,7 +65,7 @@ func BenchmarkUserFelt(b *testing.B) {
 type feltSide struct {
 	name  string
 	flow  *flowClock
-	pids  func() map[int]int    // member -> pid, as of now
+	pids  func() map[int]int     // member -> pid, as of now
 	kill  func(member int) error // SIGKILL one member
 	roll  func() []time.Time     // a rolling restart; when each member was stopped
 	close func()
