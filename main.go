@@ -6,7 +6,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -71,7 +70,12 @@ func run(args []string) int {
 
 // supervise runs the swarm until it is stopped.
 func supervise(cfg *config) int {
-	if err := preflight(context.Background(), cfg); err != nil {
+	early := trapEarlyStop()
+	if stopped, err := early.preflight(cfg); stopped {
+		log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
+		log.Info("app.stopped", "signal", unix.SignalName(early.stoppedBy.(unix.Signal)), "reason", "stopped before any node was started")
+		return exitOK
+	} else if err != nil {
 		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -85,6 +89,10 @@ func supervise(cfg *config) int {
 	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs())
 	if err != nil {
 		log.Error("start supervisor", "err", err)
+		return exitFailure
+	}
+	if err := early.handOver(); err != nil {
+		log.Error("hand over a stop signal", "err", err)
 		return exitFailure
 	}
 	if cfg.httpAddr != "" {

@@ -11,6 +11,9 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -92,4 +95,44 @@ func TestKilledNodeResumesWithoutRebalance(t *testing.T) {
 		t.Errorf("node 0 was reassigned after the kill (a rebalance): %v", others[0]["partitions"])
 	}
 	t.Logf("partition %d stood still %s after the kill", p, worst.Round(time.Millisecond))
+}
+
+// TestStopWhileWaitingForBrokers: a TERM while the supervisor still waits
+// for unreachable brokers (up to -connect-timeout) ends it at once with
+// exit 0 and nothing spawned, not by the signal's default action.
+func TestStopWhileWaitingForBrokers(t *testing.T) {
+	// A broker that accepts and never answers: the supervisor's connection
+	// to it is the sign that it is waiting in preflight.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	s := startSwarm(t, "-nodes=2", "-bootstrap="+ln.Addr().String(), "-topics=flow", "-connect-timeout=1m")
+	waitFor(t, 10*time.Second, "the supervisor to connect to the silent broker", func() bool {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.pgid))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", s.pgid, fd.Name())); strings.HasPrefix(l, "socket:") {
+				return true
+			}
+		}
+		return false
+	})
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(2 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if forks := s.matching(func(l logLine) bool { return l.msg() == "swarm.manager.after_fork" }); len(forks) > 0 {
+		t.Fatalf("a node was spawned: %v", forks[0])
+	}
+	s.waitLog(time.Second, "app.stopped", 0, func(l logLine) bool { return l.msg() == "app.stopped" })
 }
