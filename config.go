@@ -495,11 +495,9 @@ func (c *config) nodeArgs() []string {
 	}
 	args := append(c.auth.nodeArgs(), "-nodes="+strconv.Itoa(c.nodes), "-bootstrap="+strings.Join(c.bootstrap, ","))
 	args = append(args, route...)
+	args = append(args, c.groupArgs()...)
 	args = append(args, []string{
 		"-instance-id=" + c.instanceID,
-		"-balancer=" + c.balancer,
-		"-session-timeout=" + c.sessionTimeout.String(),
-		"-heartbeat-interval=" + c.heartbeatInterval.String(),
 		"-group-protocol=" + c.groupProtocol,
 		"-report-interval=" + c.reportInterval.String(),
 		"-initial-offset=" + c.initialOffset,

@@ -73,6 +73,9 @@ type consumer struct {
 	cl *kgo.Client
 	// cancel ends the client's context (see clientOpts).
 	cancel context.CancelFunc
+	// leaves says whether Close sends something worth waiting for (the
+	// consumer protocol's static leave; see stopcommit.go).
+	leaves bool
 	group  string
 	inst   *string // static instance id, nil without static membership
 	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
@@ -98,7 +101,7 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
 	c := &consumer{cl: cl, cancel: cancel, group: r.Group, h: h, health: health, log: log, auth: auth,
-		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10}
+		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
 	if cfg.instanceID != "" {
 		inst := instanceID(cfg.instanceID, nodeID, r.Index)
 		c.inst = &inst

@@ -59,6 +59,16 @@ func (c *config) checkGroupTiming() error {
 	return nil
 }
 
+// groupArgs renders the classic protocol's settings for a node; with the
+// consumer protocol the broker owns them and a node must not be given any.
+func (c *config) groupArgs() []string {
+	if c.groupProtocol == "consumer" {
+		return nil
+	}
+	return []string{"-balancer=" + c.balancer, "-session-timeout=" + c.sessionTimeout.String(),
+		"-heartbeat-interval=" + c.heartbeatInterval.String()}
+}
+
 // groupOpts is the group part of a route's client options.
 func groupOpts(cfg *config) []kgo.Opt {
 	if cfg.groupProtocol == "consumer" {

@@ -40,7 +40,12 @@ func (c *consumer) learnTopicIDs(fetches kgo.Fetches) {
 
 // close commits what was handled and closes the client, both within
 // closeTimeout; past it the node stops waiting (the process is about to
-// exit and its sockets die with it).
+// exit and its sockets die with it). With the classic protocol the
+// client's context is cancelled before Close: a static member sends no
+// LeaveGroup, so Close has nothing to say to the broker and must not wait
+// for a held join. With the consumer protocol (KIP-848) Close sends the
+// static member's leave (epoch -2), which lets the replacement take the
+// partitions at once instead of after the session: it gets leaveBudget.
 func (c *consumer) close() {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
@@ -50,7 +55,9 @@ func (c *consumer) close() {
 		c.log.Error("commit handled offsets", "err", err)
 	}
 	committed := time.Now()
-	c.cancel()
+	if !c.leaves {
+		c.cancel()
+	}
 	closed := make(chan struct{})
 	go func() {
 		c.cl.CloseAllowingRebalance()
@@ -58,11 +65,20 @@ func (c *consumer) close() {
 	}()
 	select {
 	case <-closed:
-	case <-ctx.Done():
-		c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
+	case <-time.After(leaveBudget):
+		c.cancel()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
+		}
 	}
+	c.cancel()
 	c.log.Info("route.closed", "committed_partitions", n, "commit_ms", ms(committed.Sub(start)), "close_ms", ms(time.Since(committed)))
 }
+
+// leaveBudget bounds the consumer protocol's leave heartbeat at a stop.
+const leaveBudget = time.Second
 
 // ms is a duration in milliseconds with microsecond precision, for logs.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
