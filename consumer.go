@@ -116,6 +116,7 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 	defer c.close()
 	var lastErr time.Time
+	started, flowing := time.Now(), false
 	for {
 		select {
 		case <-ctx.Done():
@@ -167,6 +168,12 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 			// Per batch, so debug only: throughput measurements read the
 			// node's own timing from it (see pipe_bench_test.go).
 			c.log.Debug("app.batch", "records", len(recs), "done", done)
+			if !flowing {
+				// Once per start: how long a (re)started node took to
+				// handle its first records, joining included.
+				flowing = true
+				c.log.Info("route.flowing", "after_ms", ms(time.Since(started)), "records", done)
+			}
 			if err != nil {
 				c.cl.AllowRebalance()
 				return fmt.Errorf("handle records: %w", err)

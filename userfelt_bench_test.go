@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,6 +70,9 @@ type feltSide struct {
 	kill  func(member int) error // SIGKILL one member
 	roll  func() []time.Time     // a rolling restart; when each member was stopped
 	close func()
+	// phases, where a side can tell, is where the time after a kill at
+	// at went, per phase name, in ms from the kill.
+	phases func(at time.Time, member int) map[string]float64
 }
 
 // benchCrashGap kills members of both sides in turn, 20 kills each.
@@ -80,6 +84,8 @@ func benchCrashGap(b *testing.B, addr string) {
 		}
 	}()
 	gaps := map[string][]float64{}
+	phases := map[string][]float64{}
+	var phaseOrder []string
 	const kills = 20
 	for i := 0; i < kills; i++ {
 		for _, s := range sides {
@@ -91,10 +97,22 @@ func benchCrashGap(b *testing.B, addr string) {
 			gap := ms(s.flow.awaitStall(b, at, feltWindow, feltParts))
 			note(b, "%s kill %2d (member %d): partitions stood still %.1f ms", s.name, i, member, gap)
 			gaps[s.name] = append(gaps[s.name], gap)
+			if s.phases != nil {
+				for name, v := range s.phases(at, member) {
+					if _, ok := phases[name]; !ok {
+						phaseOrder = append(phaseOrder, name)
+					}
+					phases[name] = append(phases[name], v)
+				}
+			}
 		}
 	}
 	for _, s := range sides {
 		reportSpread(b, s.name+"-crash-gap-ms", gaps[s.name])
+	}
+	sort.Slice(phaseOrder, func(i, j int) bool { return phases[phaseOrder[i]][0] < phases[phaseOrder[j]][0] })
+	for _, name := range phaseOrder {
+		logSpread(b, "swarm kill -> "+name+" (ms)", phases[name])
 	}
 	reportRatio(b, "peer/swarm-crash-gap", gaps["peer"], gaps["swarm"])
 }
@@ -231,6 +249,23 @@ func startSwarmSide(b *testing.B, addr, topic, group string) *feltSide {
 			return stops
 		},
 		close: func() { p.close(); stopTraffic() },
+		phases: func(at time.Time, member int) map[string]float64 {
+			out := map[string]float64{}
+			for _, l := range s.matching(func(l logLine) bool { return recvTime(l).After(at) && l.int("node") == member }) {
+				name := l.msg()
+				switch {
+				case name == "swarm.node.exited", name == "swarm.manager.after_fork":
+				case l.role() == "node" && (name == "swarm.node.after_fork" || name == "route.started" ||
+					name == "route.assigned" || name == "route.flowing"):
+				default:
+					continue
+				}
+				if _, seen := out[name]; !seen {
+					out[name] = ms(l.time().Sub(at))
+				}
+			}
+			return out
+		},
 	}
 }
 
