@@ -120,7 +120,7 @@ func runDemo(cfg *config) int {
 
 	// From here on the swarm runs exactly as supervise() runs it.
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
-	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs())
+	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs(), nil)
 	if err != nil {
 		return fail(fmt.Errorf("start supervisor: %w", err))
 	}

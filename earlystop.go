@@ -15,7 +15,9 @@ import (
 // the supervisor by its default action: harmless, nothing is spawned yet,
 // but it is exit 143 where an operator expects 0, and an unanswered broker
 // must not make a stop wait. earlyStop traps them from the start of
-// supervise and hands a late one over to the manager.
+// supervise, on the channel the manager's signal pipe then adopts
+// (newSignalPipe), so a signal caught in between is acted on by the
+// manager, and none is delivered twice.
 type earlyStop struct {
 	sigs      chan os.Signal
 	stoppedBy os.Signal // the signal that ended preflight, if one did
@@ -23,7 +25,7 @@ type earlyStop struct {
 
 // trapEarlyStop starts trapping TERM, INT and QUIT.
 func trapEarlyStop() *earlyStop {
-	e := &earlyStop{sigs: make(chan os.Signal, 1)}
+	e := &earlyStop{sigs: make(chan os.Signal, 64)}
 	signal.Notify(e.sigs, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT)
 	return e
 }
@@ -45,18 +47,5 @@ func (e *earlyStop) preflight(cfg *config) (stopped bool, err error) {
 		signal.Stop(e.sigs)
 		e.stoppedBy = sig
 		return true, nil
-	}
-}
-
-// handOver stops the early trap once the manager's own signal pipe is in
-// place, and re-raises a signal that arrived in between, which the manager
-// now traps and acts on.
-func (e *earlyStop) handOver() error {
-	signal.Stop(e.sigs)
-	select {
-	case sig := <-e.sigs:
-		return unix.Kill(os.Getpid(), sig.(unix.Signal))
-	default:
-		return nil
 	}
 }

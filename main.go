@@ -86,13 +86,9 @@ func supervise(cfg *config) int {
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
 	// /proc/self/exe, not os.Args[0]: it names this very binary even if the
 	// file on disk was replaced or PATH says otherwise.
-	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs())
+	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs(), early.sigs)
 	if err != nil {
 		log.Error("start supervisor", "err", err)
-		return exitFailure
-	}
-	if err := early.handOver(); err != nil {
-		log.Error("hand over a stop signal", "err", err)
 		return exitFailure
 	}
 	if cfg.httpAddr != "" {

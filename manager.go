@@ -54,7 +54,9 @@ type manager struct {
 
 // newManager prepares the loop (epoll, signal eventfd, subreaper as PID 1);
 // no node is spawned before run.
-func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*manager, error) {
+// sigIn, when not nil, is a channel that already traps some stop signals
+// (earlystop.go): what it caught before the manager existed is acted on.
+func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn chan os.Signal) (*manager, error) {
 	if err := cloexecInherited(); err != nil {
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
@@ -77,7 +79,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string) (*mana
 		return nil, err
 	}
 	m.subreaper = true
-	m.sigs, err = newSignalPipe(m.subreaper)
+	m.sigs, err = newSignalPipe(m.subreaper, sigIn)
 	if err != nil {
 		unix.Close(epfd)
 		return nil, err

@@ -34,12 +34,20 @@ type signalPipe struct {
 // newSignalPipe traps the supervisor's signals, and SIGCHLD too when we
 // reap orphans (only then: a plain supervisor learns of node deaths from
 // pidfds and has no use for SIGCHLD).
-func newSignalPipe(withChld bool) (*signalPipe, error) {
+//
+// in, when not nil, is a channel already notified of some signals: adding
+// the rest to the same channel (rather than a new one) means a signal
+// caught before is kept, and one arriving now is delivered once, not to two
+// channels.
+func newSignalPipe(withChld bool, in chan os.Signal) (*signalPipe, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &signalPipe{efd: efd, queue: make(chan os.Signal, 64), in: make(chan os.Signal, 64)}
+	if in == nil {
+		in = make(chan os.Signal, 64)
+	}
+	p := &signalPipe{efd: efd, queue: make(chan os.Signal, 64), in: in}
 	sigs := supervisorSignals
 	if withChld {
 		sigs = append(sigs[:len(sigs):len(sigs)], unix.SIGCHLD)
