@@ -68,11 +68,17 @@ type feltSide struct {
 	flow  *flowClock
 	pids  func() map[int]int     // member -> pid, as of now
 	kill  func(member int) error // SIGKILL one member
-	roll  func() []time.Time     // a rolling restart; when each member was stopped
+	roll  func() []rollStep      // a rolling restart: when each member was stopped
 	close func()
 	// phases, where a side can tell, is where the time after a kill at
 	// at went, per phase name, in ms from the kill.
 	phases func(at time.Time, member int) map[string]float64
+}
+
+// rollStep is one member's restart in a roll.
+type rollStep struct {
+	at     time.Time
+	member int
 }
 
 // benchCrashGap kills members of both sides in turn, 20 kills each.
@@ -85,7 +91,6 @@ func benchCrashGap(b *testing.B, addr string) {
 	}()
 	gaps := map[string][]float64{}
 	phases := map[string][]float64{}
-	var phaseOrder []string
 	const kills = 20
 	for i := 0; i < kills; i++ {
 		for _, s := range sides {
@@ -99,9 +104,6 @@ func benchCrashGap(b *testing.B, addr string) {
 			gaps[s.name] = append(gaps[s.name], gap)
 			if s.phases != nil {
 				for name, v := range s.phases(at, member) {
-					if _, ok := phases[name]; !ok {
-						phaseOrder = append(phaseOrder, name)
-					}
 					phases[name] = append(phases[name], v)
 				}
 			}
@@ -110,10 +112,7 @@ func benchCrashGap(b *testing.B, addr string) {
 	for _, s := range sides {
 		reportSpread(b, s.name+"-crash-gap-ms", gaps[s.name])
 	}
-	sort.Slice(phaseOrder, func(i, j int) bool { return phases[phaseOrder[i]][0] < phases[phaseOrder[j]][0] })
-	for _, name := range phaseOrder {
-		logSpread(b, "swarm kill -> "+name+" (ms)", phases[name])
-	}
+	logPhases(b, "swarm kill", phases)
 	reportRatio(b, "peer/swarm-crash-gap", gaps["peer"], gaps["swarm"])
 }
 
@@ -127,19 +126,25 @@ func benchRollGap(b *testing.B, addr string) {
 		}
 	}()
 	gaps := map[string][]float64{}
+	phases := map[string][]float64{}
 	for round := 0; round < 2; round++ {
 		for _, s := range sides {
 			stops := s.roll()
-			last := stops[len(stops)-1]
+			last := stops[len(stops)-1].at
 			waitFor(b, feltWindow+time.Minute, "the last restarted member's window", func() bool {
 				return time.Since(last) > feltWindow && s.flow.flowingSince(last.Add(feltWindow), feltParts)
 			})
-			for i, at := range stops {
+			for i, step := range stops {
 				until := time.Now()
 				if i+1 < len(stops) {
-					until = stops[i+1]
+					until = stops[i+1].at
 				}
-				worst, part := s.flow.stall(at, until)
+				if s.phases != nil {
+					for name, v := range s.phases(step.at, step.member) {
+						phases[name] = append(phases[name], v)
+					}
+				}
+				worst, part := s.flow.stall(step.at, until)
 				note(b, "%s roll %d step %d: partition %d stood still %.1f ms", s.name, round, i, part, ms(worst))
 				gaps[s.name] = append(gaps[s.name], ms(worst))
 			}
@@ -148,6 +153,7 @@ func benchRollGap(b *testing.B, addr string) {
 	for _, s := range sides {
 		reportSpread(b, s.name+"-roll-gap-ms", gaps[s.name])
 	}
+	logPhases(b, "swarm roll stop", phases)
 	reportRatio(b, "peer/swarm-roll-gap", gaps["peer"], gaps["swarm"])
 }
 
@@ -197,6 +203,20 @@ func benchStop(b *testing.B, addr string) {
 	reportRatio(b, "peer/swarm-stop", took["peer"], took["swarm"])
 }
 
+// logPhases logs each phase's spread, in the order of their medians.
+func logPhases(b *testing.B, event string, phases map[string][]float64) {
+	var names []string
+	med := map[string]float64{}
+	for name, xs := range phases {
+		names = append(names, name)
+		med[name], _, _, _ = spread(xs)
+	}
+	sort.Slice(names, func(i, j int) bool { return med[names[i]] < med[names[j]] })
+	for _, name := range names {
+		logSpread(b, event+" -> "+name+" (ms)", phases[name])
+	}
+}
+
 // reportRatio reports the ratio of two sides' medians.
 func reportRatio(b *testing.B, name string, num, den []float64) {
 	if len(num) == 0 || len(den) == 0 {
@@ -233,14 +253,14 @@ func startSwarmSide(b *testing.B, addr, topic, group string) *feltSide {
 			pids[member] = l.int("pid")
 			return nil
 		},
-		roll: func() []time.Time {
+		roll: func() []rollStep {
 			from, hup := s.logCount(), time.Now()
 			s.signal(syscall.SIGHUP)
 			s.waitLog(5*time.Minute, "roll done", from, func(l logLine) bool { return l.msg() == "swarm.manager.rolling_restart_done" })
-			var stops []time.Time
+			var stops []rollStep
 			for _, l := range s.matching(func(l logLine) bool { return recvTime(l).After(hup) }) {
 				if l.msg() == "swarm.manager.stopping" && l.str("reason") == "rolling restart" {
-					stops = append(stops, recvTime(l))
+					stops = append(stops, rollStep{recvTime(l), l.int("node")})
 				}
 				if l.msg() == "swarm.node.after_fork" && l.role() == "node" {
 					pids[l.int("node")] = l.int("pid")
@@ -256,7 +276,7 @@ func startSwarmSide(b *testing.B, addr, topic, group string) *feltSide {
 				switch {
 				case name == "swarm.node.exited", name == "swarm.manager.after_fork":
 				case l.role() == "node" && (name == "swarm.node.after_fork" || name == "route.started" ||
-					name == "route.assigned" || name == "route.flowing"):
+					name == "route.assigned" || name == "route.flowing" || name == "route.closed"):
 				default:
 					continue
 				}
@@ -399,10 +419,10 @@ func startPeerSide(b *testing.B, addr, topic, group string) *feltSide {
 			}
 			return syscall.Kill(pid, syscall.SIGKILL)
 		},
-		roll: func() []time.Time {
-			var stops []time.Time
+		roll: func() []rollStep {
+			var stops []rollStep
 			for i := 0; i < feltMembers; i++ {
-				stops = append(stops, time.Now())
+				stops = append(stops, rollStep{time.Now(), i})
 				if out, err := p.supervisorctl("restart", fmt.Sprintf("consumer_%d", i)); err != nil {
 					b.Fatalf("supervisorctl restart consumer_%d: %v: %s", i, err, out)
 				}
