@@ -26,6 +26,10 @@ const (
 	logQueueLines = 8192
 )
 
+// logFlushStall: at exit, a sink whose output has not moved for this long
+// is given up on.
+const logFlushStall = 250 * time.Millisecond
+
 // Node processes wait up to this long for each of their lines to be written
 // while stderr is moving (see logSink.wait); the supervisor never waits.
 const nodeLogWait = 250 * time.Millisecond
@@ -127,9 +131,10 @@ func (s *logSink) waitWritten(seq uint64) {
 	}
 }
 
-// run is the writer goroutine: it takes the whole queue at once, writes it
-// line by line (each line one write(2), so lines of processes sharing the
-// pipe do not tear up to PIPE_BUF), then reports drops, if any.
+// run is the writer goroutine: it takes the whole queue at once and writes
+// it line by line (each line one write(2), so lines of processes sharing the
+// pipe do not tear up to PIPE_BUF). Once the queue is empty it reports the
+// drops, if any: after every line that was queued before them.
 func (s *logSink) run() {
 	for range s.wake {
 		for {
@@ -138,6 +143,7 @@ func (s *logSink) run() {
 			s.queue, s.bytes = nil, 0
 			s.mu.Unlock()
 			if len(batch) == 0 {
+				s.reportDrops()
 				break
 			}
 			for _, line := range batch {
@@ -151,7 +157,6 @@ func (s *logSink) run() {
 			close(s.progress)
 			s.progress = make(chan struct{})
 			s.mu.Unlock()
-			s.reportDrops()
 		}
 	}
 }
@@ -167,8 +172,10 @@ func (s *logSink) reportDrops() {
 	s.reported = total
 }
 
-// flush waits until everything queued so far is written, or timeout has
-// passed: at exit, where a stuck stderr must not keep the process alive.
+// flush waits until everything queued so far is written, at exit. It gives
+// up after timeout in all, or as soon as the output has not moved for
+// logFlushStall: a stuck stderr must not keep the process alive (nor make a
+// node overrun its shutdown budget).
 func (s *logSink) flush(timeout time.Duration) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -182,9 +189,14 @@ func (s *logSink) flush(timeout time.Duration) {
 		if done {
 			return
 		}
+		stall := time.NewTimer(logFlushStall)
 		select {
 		case <-ch:
+			stall.Stop()
+		case <-stall.C:
+			return
 		case <-deadline.C:
+			stall.Stop()
 			return
 		}
 	}
