@@ -103,9 +103,15 @@ func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
 			c.Close()
 		}
 	})
+	// All at once, as a flood comes: one at a time, each connection the
+	// server cannot accept would wait out its deadline in the backlog.
+	results := make(chan net.Conn, 300)
+	for i := 0; i < 300; i++ {
+		go func() { results <- keepAliveConn(httpAddr) }()
+	}
 	served := 0
 	for i := 0; i < 300; i++ {
-		if c := keepAliveConn(httpAddr); c != nil {
+		if c := <-results; c != nil {
 			served++
 			conns = append(conns, c)
 		}
