@@ -28,31 +28,34 @@ const (
 
 // statusServer serves the board over HTTP.
 type statusServer struct {
-	board *statusBoard
-	log   *slog.Logger
-	now   func() time.Time
+	board   *statusBoard
+	log     *slog.Logger
+	now     func() time.Time
+	dropped func() uint64 // log lines dropped so far
 }
 
-// serveStatus listens on addr and serves in the background. The listener is
-// opened here, before any node starts, so a taken port is an error at once.
-func serveStatus(addr string, board *statusBoard, log *slog.Logger) (net.Listener, error) {
+// serveStatus listens on addr and serves in the background, at most
+// maxConns connections at once (httpguard.go). The listener is opened here,
+// before any node starts, so a taken port is an error at once.
+func serveStatus(addr string, board *statusBoard, log *slog.Logger, maxConns int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on -http %s: %w", addr, err)
 	}
-	s := &statusServer{board: board, log: log, now: time.Now}
+	s := &statusServer{board: board, log: log, now: time.Now, dropped: logLinesDropped}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /{$}", s.page)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+	lim := newConnLimiter(ln, maxConns)
+	srv := newStatusHTTPServer(mux, lim, log)
 	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed && !strings.Contains(err.Error(), "use of closed") {
+		if err := srv.Serve(lim); err != nil && err != http.ErrServerClosed && !strings.Contains(err.Error(), "use of closed") {
 			log.Error("serve -http", "err", err)
 		}
 	}()
-	log.Info("swarm.http.listening", "addr", ln.Addr().String())
+	log.Info("swarm.http.listening", "addr", ln.Addr().String(), "max_conns", maxConns)
 	return ln, nil
 }
 
@@ -131,6 +134,12 @@ func (s *statusServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(&b, "swarm_nodes %d\n", len(snap.nodes))
 	metric("swarm_supervisor_loop_age_seconds", "gauge", "Seconds since the supervisor loop last turned.")
 	fmt.Fprintf(&b, "swarm_supervisor_loop_age_seconds %.3f\n", now.Sub(snap.at).Seconds())
+	metric("swarm_log_lines_dropped_total", "counter", "Supervisor log lines dropped because stderr was not taking writes.")
+	var dropped uint64
+	if s.dropped != nil {
+		dropped = s.dropped()
+	}
+	fmt.Fprintf(&b, "swarm_log_lines_dropped_total %d\n", dropped)
 	perNode := []struct {
 		name, typ, help string
 		value           func(n nodeSnapshot) (float64, bool)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,8 +26,14 @@ const (
 	exitForced  = 4
 )
 
+// exitLogFlush bounds how long a process waits at exit for its queued log
+// lines: a stderr nobody reads must not keep it alive.
+const exitLogFlush = 2 * time.Second
+
 func main() {
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	flushLogs(exitLogFlush)
+	os.Exit(code)
 }
 
 // run dispatches on the role: a process started by a supervisor (both
@@ -38,6 +45,10 @@ func run(args []string) int {
 	// signal.Ignore: a handler command would inherit SIG_IGN across exec.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	if os.Getenv("SWARM_NODE_ID") != "" && os.Getenv("SWARM_SUPERVISOR_PID") != "" {
+		// A node may wait a moment for its own log lines (its record
+		// path is allowed to; its health reporter never logs), so a line
+		// logged right before os.Exit is not lost.
+		logWait = nodeLogWait
 		return runNode(args)
 	}
 	cfg, err := parseConfig(args, os.Getenv)
@@ -70,6 +81,15 @@ func run(args []string) int {
 
 // supervise runs the swarm until it is stopped.
 func supervise(cfg *config) int {
+	fds, err := planFds(cfg.nodes, cfg.httpAddr != "")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
 	early := trapEarlyStop()
 	if stopped, err := early.preflight(cfg); stopped {
 		log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
@@ -92,7 +112,7 @@ func supervise(cfg *config) int {
 		return exitFailure
 	}
 	if cfg.httpAddr != "" {
-		ln, err := serveStatus(cfg.httpAddr, &m.board, log)
+		ln, err := serveStatus(cfg.httpAddr, &m.board, log, fds.httpConns)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
 			return exitFailure

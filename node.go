@@ -61,9 +61,11 @@ type node struct {
 	delay     time.Duration
 	deaths    int
 	restarts  int
-	lastExit  exitStatus
-	deferred  []unix.Signal // signals held back until the node has reported once
-	rolling   bool          // stopped by a rolling restart: come back at once
+	// forkFailures counts failed forks since the node last started.
+	forkFailures int
+	lastExit     exitStatus
+	deferred     []unix.Signal // signals held back until the node has reported once
+	rolling      bool          // stopped by a rolling restart: come back at once
 }
 
 // newNode is node id before its first start.
