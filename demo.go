@@ -154,8 +154,6 @@ func demoDefaults(cfg *config) {
 	set("topics", func() { cfg.topics = []string{demoTopic} })
 	set("group", func() { cfg.group = demoGroup })
 	set("handler", func() { cfg.handler = "burn=" + strconv.Itoa(demoBurn) })
-	// A short session so a killed node's partitions move on quickly.
-	set("session-timeout", func() { cfg.sessionTimeout = 3 * time.Second })
 	set("report-interval", func() { cfg.reportInterval = time.Second })
 	// Info logs of the supervisor and every node would scroll the progress
 	// line away; warnings still show.

@@ -585,7 +585,7 @@ func TestNodeRoutesRoundTrip(t *testing.T) {
 		t.Fatalf("resolved %d of %d routes, %d node route sets; want 3 of 4, 3", len(sup.routes), sup.totalRoutes, len(sup.routeJSON))
 	}
 	for _, a := range sup.nodeArgs() {
-		for _, bad := range []string{"-config", "-topics", "-group", "-include", "-exclude", "-handler", "--"} {
+		for _, bad := range []string{"-config", "-topics", "-group=", "-include", "-exclude", "-handler", "--"} {
 			if strings.HasPrefix(a, bad) {
 				t.Errorf("node argument %q: with -config a node gets node-level flags only", a)
 			}
