@@ -189,7 +189,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
 	fs.StringVar(&cfg.httpAddr, "http", "", "serve /healthz, /status, /metrics and a status page on this `addr` (e.g. 127.0.0.1:8080); off when empty")
-	fs.BoolVar(&cfg.subreaper, "subreaper", false, "reap orphaned descendants as PID 1 does (on by default when PID 1)")
+	fs.BoolVar(&cfg.subreaper, "subreaper", false, "kept for compatibility: the supervisor is always a child subreaper")
 	fs.BoolVar(&cfg.demo, "demo", false, "run against an embedded demo broker and show progress")
 	fs.IntVar(&cfg.demoRecords, "demo-records", 200000, "records the demo produces")
 	cfg.auth.bindFlags(fs)

@@ -333,6 +333,9 @@ func (m *manager) onExit(n *node, now time.Time) {
 	} else if !done {
 		return // spurious wakeup; the pidfd fires again at the real exit
 	}
+	// The reap is the moment of death for the books (uptime, restart
+	// due): now may be the start of a turn that did other work first.
+	now = time.Now()
 	if n.pipe >= 0 {
 		n.exited = true
 		m.onReadable(n, now) // the node's last words
