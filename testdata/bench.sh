@@ -5,14 +5,16 @@
 #   testdata/bench.sh [OUTPUT]      default OUTPUT: /tmp/swarm-bench-<UTC time>.txt
 #   BENCH='Recovery|Memory' testdata/bench.sh   only some of them
 #
-# About 6 minutes on 2 cores; the broker is in-process (kfake) and holds
+# About 15 minutes on 2 cores; the broker is in-process (kfake) and holds
 # 1 000 000 records in memory (~250 MB). Needs Go; strace is optional (the
 # idle-cost benchmark counts the loop's wakeups with it, and says so when it
-# is missing).
+# is missing). UserFelt (crash, roll and stop figures side by side with N
+# librdkafka consumers under supervisord, ~8 minutes) needs Debian's
+# supervisor and python3-confluent-kafka, and skips loudly without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${TMPDIR:-/tmp}/swarm-bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
-bench=${BENCH:-'SpawnFloor|Recovery|Deadlines|Memory|Throughput|Burn|IdleCost'}
+bench=${BENCH:-'SpawnFloor|Recovery|Deadlines|Memory|Throughput|Burn|IdleCost|UserFelt'}
 # BenchmarkPipe (pipe_bench_test.go) takes one sample per b.N: 3 of them.
 pipe=${PIPE:-Pipe}
 
