@@ -21,14 +21,14 @@ import (
 
 const (
 	// maxValueBytes is how much of one user value an error line shows:
-	// enough to recognise a host:port, a path or a topic name.
-	maxValueBytes = 64
+	// a host:port, a topic name or nearly any real path whole.
+	maxValueBytes = 128
 	// maxListNames is how many names of a list an error line shows.
 	maxListNames = 5
 	// maxErrorLine bounds a whole error message (main.go adds "swarm: "
 	// and a short hint). Only a message built from many clipped values
 	// ever reaches it.
-	maxErrorLine = 400
+	maxErrorLine = 470
 )
 
 // clipped is a user value in an error: printed with %s or %v it is the

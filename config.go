@@ -184,7 +184,7 @@ func checkHandler(spec string) error {
 func lookPathText(err error) string {
 	var ee *exec.Error
 	if errors.As(err, &ee) {
-		return fmt.Sprintf("%q: %s", clipped(ee.Name), oneLine(ee.Err.Error()))
+		return fmt.Sprintf("%q: %s", clipped(ee.Name), pathErrText(ee.Err))
 	}
 	return fmt.Sprint(clipped(err.Error()))
 }
