@@ -123,7 +123,9 @@ func FuzzJSONAnswer(f *testing.F) {
 		`{"value":"v","headers":[{"key":"a","value":"1"},{"key":"a","value_b64":"AA=="},{"key":"n","value":null}]}`,
 		`{"error":"bad input"}`, `{"error":""}`, `{"error":null}`, `{"value":`, `{"vaule":"x"}`, `{"value":"a","value_b64":"YQ=="}`,
 		`{"error":"e","value":"v"}`, `{} {}`, `{"value_b64":"!!"}`, `{"headers":[{"value":"v"}]}`, `{"value":5}`, `{"headers":[]}`,
-		`[1]`, `{"value":"\ud800"}`} {
+		`[1]`, `{"value":"\ud800"}`,
+		// A long unknown key: the decoder's error quotes it whole.
+		`{"` + strings.Repeat("k", 600) + `":1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {

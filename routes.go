@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // nodeRoutesEnv carries a node's resolved routes (nodeRoutes as JSON) from
@@ -405,6 +406,14 @@ func (r *route) check() error {
 	if strings.TrimSpace(r.Group) == "" {
 		return fieldErrorf("group", "must not be empty")
 	}
+	if err := checkUTF8("group", r.Group); err != nil {
+		return err
+	}
+	for _, a := range r.Command {
+		if err := checkUTF8("command", a); err != nil {
+			return err
+		}
+	}
 	if len(r.Topics) == 0 {
 		return fieldErrorf("topics", "at least one topic is required")
 	}
@@ -450,13 +459,34 @@ func (r *route) check() error {
 	return nil
 }
 
-// checkTopicName rejects what cannot be one topic name.
+// maxTopicName is Kafka's limit on a topic name's length.
+const maxTopicName = 249
+
+// checkTopicName rejects what cannot be one Kafka topic name. Kafka allows
+// only ASCII letters, digits, '.', '_' and '-' (and no "." or ".."), so no
+// broker holds any other name; checking it here also keeps every name the
+// same in SWARM_NODE_ROUTES, whose JSON would turn bytes that are not
+// UTF-8 into U+FFFD and send a node to a topic nobody checked.
 func checkTopicName(t string) error {
 	if t == "" {
 		return errors.New("an empty topic name")
 	}
 	if strings.ContainsAny(t, ", \t\r\n") {
 		return fmt.Errorf("%q is not one topic name", clipped(t))
+	}
+	if len(t) > maxTopicName || t == "." || t == ".." || strings.ContainsFunc(t, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) {
+		return fmt.Errorf("%q is not a Kafka topic name: ASCII letters, digits, '.', '_' and '-', at most %d of them", clipped(t), maxTopicName)
+	}
+	return nil
+}
+
+// checkUTF8 refuses a route's text that is not UTF-8: the nodes get their
+// routes as JSON (SWARM_NODE_ROUTES), which would change it.
+func checkUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fieldErrorf(field, "%q is not valid UTF-8, which the routes passed to the nodes (JSON) cannot carry", clipped(s))
 	}
 	return nil
 }
