@@ -306,7 +306,9 @@ func (*jsonCodec) decode(line []byte) (answer, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		return answer{}, fmt.Errorf("parse answer: %w", err)
+		// Clipped: the decoder quotes an unknown key whole, and the
+		// error goes into a log line (found by FuzzJSONAnswer).
+		return answer{}, fmt.Errorf("parse answer: %s", clipLine(oneLine(err.Error()), maxErrorLine/2))
 	}
 	if dec.More() {
 		return answer{}, errors.New("parse answer: more than one JSON value on the line")

@@ -89,12 +89,20 @@ type usageError struct {
 	flags []string
 }
 
-func (e *usageError) Error() string { return e.msg }
+// Error is the message, clipped to maxErrorLine: a last resort, as every
+// user value in it was clipped already (clip.go).
+func (e *usageError) Error() string { return clipLine(e.msg, maxErrorLine) }
 
 // usagef builds a usage error from a format.
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
+
+// Caps on numbers that are valid in form but absurd in size.
+const (
+	maxMemoryLimitMiB = 1 << 30 // 1 PiB
+	maxDemoRecords    = 10_000_000
+)
 
 // flagErrorf is a usage error about one flag: "-name: ...".
 func flagErrorf(name, format string, args ...any) error {
@@ -111,7 +119,7 @@ func nameEnv(err error, fromEnv map[string]string) error {
 	var vars []string
 	for _, f := range ue.flags {
 		if v, ok := fromEnv[f]; ok {
-			vars = append(vars, fmt.Sprintf("%s=%q", envName(f), v))
+			vars = append(vars, fmt.Sprintf("%s=%q", envName(f), clipped(v)))
 		}
 	}
 	if len(vars) == 0 {
@@ -134,6 +142,53 @@ func oneLine(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// flagParseError restates an error of the flag package with the argument
+// it echoes clipped: "invalid value %q for flag -%s: %v" puts the whole
+// value in the middle of the line, the others put it at the end.
+func flagParseError(msg string) string {
+	for _, prefix := range []string{"invalid value ", "invalid boolean value "} {
+		rest, ok := strings.CutPrefix(msg, prefix)
+		if !ok {
+			continue
+		}
+		q, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			break
+		}
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			break
+		}
+		return prefix + fmt.Sprintf("%q", clipped(v)) + oneLine(rest[len(q):])
+	}
+	for _, prefix := range []string{"bad flag syntax: ", "flag provided but not defined: ", "flag needs an argument: "} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			return prefix + fmt.Sprint(clipped(rest))
+		}
+	}
+	return oneLine(msg)
+}
+
+// checkHandler checks a built-in handler spec. A spec longer than any
+// valid one is refused here, so newHandler's error, which quotes the whole
+// spec, is only ever about a short one.
+func checkHandler(spec string) error {
+	if len(spec) > maxValueBytes {
+		return fmt.Errorf("unknown handler %q (want print, discard or burn=N)", clipped(spec))
+	}
+	_, err := newHandler(spec, io.Discard)
+	return err
+}
+
+// lookPathText is exec.LookPath's error with the program name clipped.
+func lookPathText(err error) string {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return fmt.Sprintf("%q: %s", clipped(ee.Name), pathErrText(ee.Err))
+	}
+	return fmt.Sprint(clipped(err.Error()))
 }
 
 // newFlagSet binds every flag to cfg. It is used by parseConfig and by usage
@@ -225,7 +280,7 @@ func parseConfigRoutes(args []string, getenv func(string) string, routesJSON str
 			cfg.help = true
 			return cfg, nil
 		}
-		return nil, usagef("%s", oneLine(err.Error()))
+		return nil, &usageError{msg: flagParseError(err.Error())}
 	}
 	// Everything after "--" is the handler command. The flag package stops
 	// at the first non-flag too, so only a "--" right before the rest makes
@@ -236,7 +291,7 @@ func parseConfigRoutes(args []string, getenv func(string) string, routesJSON str
 		}
 		cfg.command = rest
 	} else if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q", fs.Arg(0))
+		return nil, usagef("unexpected argument %q", clipped(fs.Arg(0)))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -250,7 +305,7 @@ func parseConfigRoutes(args []string, getenv func(string) string, routesJSON str
 		if v := getenv(name); v != "" {
 			fromEnv[f.Name] = v
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = usagef("%s=%q: %v", name, v, err)
+				envErr = usagef("%s=%q: %s", name, clipped(v), clipped(err.Error()))
 			}
 			given[f.Name] = true
 		}
@@ -341,8 +396,10 @@ func (c *config) validate() error {
 			flags: []string{"report-interval", "node-report-timeout"},
 		}
 	}
-	if c.memoryLimitMiB < 0 {
-		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB, got %d", c.memoryLimitMiB)
+	// The cap keeps memoryLimitMiB in bytes (and the node's GOMEMLIMIT,
+	// nine tenths of it) far from int64 overflow.
+	if c.memoryLimitMiB < 0 || c.memoryLimitMiB > maxMemoryLimitMiB {
+		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB up to %d (1 PiB), got %d", maxMemoryLimitMiB, c.memoryLimitMiB)
 	}
 	if !c.demo {
 		// Only the flag route needs -topics: a file's routes name their
@@ -355,47 +412,47 @@ func (c *config) validate() error {
 		}
 		for _, b := range c.bootstrap {
 			if err := checkHostPort(b); err != nil {
-				return flagErrorf("bootstrap", "%q: %v", b, err)
+				return flagErrorf("bootstrap", "%q: %v", clipped(b), err)
 			}
 		}
 	}
 	if c.httpAddr != "" {
 		if _, port, err := net.SplitHostPort(c.httpAddr); err != nil {
-			return flagErrorf("http", "want [host]:port, got %q", c.httpAddr)
+			return flagErrorf("http", "want [host]:port, got %q", clipped(c.httpAddr))
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return flagErrorf("http", "port %q is not a number from 0 to 65535", port)
+			return flagErrorf("http", "port %q is not a number from 0 to 65535", clipped(port))
 		}
 	}
 	if strings.TrimSpace(c.group) == "" {
 		return flagErrorf("group", "must not be empty")
 	}
 	if strings.ContainsAny(c.instanceID, " \t\n") {
-		return flagErrorf("instance-id", "must not contain white space, got %q", c.instanceID)
+		return flagErrorf("instance-id", "must not contain white space, got %q", clipped(c.instanceID))
 	}
 	switch c.balancer {
 	case "cooperative-sticky", "range", "sticky", "roundrobin":
 	default:
-		return flagErrorf("balancer", "must be range, roundrobin, cooperative-sticky or sticky, got %q", c.balancer)
+		return flagErrorf("balancer", "must be range, roundrobin, cooperative-sticky or sticky, got %q", clipped(c.balancer))
 	}
 	switch c.groupProtocol {
 	case "classic", "consumer":
 	default:
-		return flagErrorf("group-protocol", "must be classic or consumer, got %q", c.groupProtocol)
+		return flagErrorf("group-protocol", "must be classic or consumer, got %q", clipped(c.groupProtocol))
 	}
 	switch c.initialOffset {
 	case "earliest", "latest":
 	default:
-		return flagErrorf("initial-offset", "must be earliest or latest, got %q", c.initialOffset)
+		return flagErrorf("initial-offset", "must be earliest or latest, got %q", clipped(c.initialOffset))
 	}
 	switch c.logFormat {
 	case "text", "json":
 	default:
-		return flagErrorf("log-format", "must be text or json, got %q", c.logFormat)
+		return flagErrorf("log-format", "must be text or json, got %q", clipped(c.logFormat))
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
-		return flagErrorf("log-level", "%v", err)
+		return flagErrorf("log-level", "must be debug, info, warn or error, got %q", clipped(c.logLevel))
 	}
-	if _, err := newHandler(c.handler, io.Discard); err != nil {
+	if err := checkHandler(c.handler); err != nil {
 		return flagErrorf("handler", "%v", err)
 	}
 	if err := c.validateCommand(); err != nil {
@@ -407,8 +464,8 @@ func (c *config) validate() error {
 	if c.demo && !c.given["bootstrap"] && (c.auth.tls || c.auth.mechanism != nil) {
 		return &usageError{msg: "-demo runs its own plaintext broker: TLS and SASL flags need -bootstrap", flags: []string{"demo"}}
 	}
-	if c.demoRecords < 1 {
-		return flagErrorf("demo-records", "must be at least 1, got %d", c.demoRecords)
+	if c.demoRecords < 1 || c.demoRecords > maxDemoRecords {
+		return flagErrorf("demo-records", "must be from 1 to %d (the demo broker holds them all in memory), got %d", maxDemoRecords, c.demoRecords)
 	}
 	if c.demo {
 		// The demo's route is made by runDemo (demoDefaults), then resolved.
@@ -436,23 +493,23 @@ func (c *config) validateCommand() error {
 		return flagErrorf("handler", "a built-in handler and a command after -- exclude each other: give one")
 	}
 	if _, err := newCodec(c.codec); err != nil {
-		return flagErrorf("codec", "must be json or lines, got %q", c.codec)
+		return flagErrorf("codec", "must be json or lines, got %q", clipped(c.codec))
 	}
 	// exec.LookPath is what starting it will do, so "not found" and "not
 	// executable" are caught here, before any node is spawned.
 	if _, err := exec.LookPath(c.command[0]); err != nil {
-		return usagef("handler command: %v", oneLine(err.Error()))
+		return usagef("handler command: %s", lookPathText(err))
 	}
 	for _, t := range []struct{ flag, topic string }{{"output-topic", c.outputTopic}, {"dead-letter-topic", c.deadLetterTopic}} {
 		if t.topic == "" {
 			continue
 		}
 		if strings.ContainsAny(t.topic, ", \t\n") {
-			return flagErrorf(t.flag, "one topic name, got %q", t.topic)
+			return flagErrorf(t.flag, "one topic name, got %q", clipped(t.topic))
 		}
 		for _, in := range c.topics {
 			if in == t.topic {
-				return flagErrorf(t.flag, "%q is also consumed (-topics): every record would come back as input", t.topic)
+				return flagErrorf(t.flag, "%q is also consumed (-topics): every record would come back as input", clipped(t.topic))
 			}
 		}
 	}
@@ -470,7 +527,7 @@ func checkHostPort(s string) error {
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		return fmt.Errorf("port %q is not a number from 1 to 65535", clipped(port))
 	}
 	return nil
 }

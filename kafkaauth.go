@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,7 +111,7 @@ func (a *kafkaAuth) loadTLS() error {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: a.tlsServerName}
 	if strings.ContainsAny(a.tlsServerName, " \t\r\n/") {
-		return flagErrorf("tls-server-name", "%q is not a host name", a.tlsServerName)
+		return flagErrorf("tls-server-name", "%q is not a host name", clipped(a.tlsServerName))
 	}
 	if a.tlsCA != "" {
 		pool, err := loadCAs(a.tlsCA)
@@ -127,18 +126,18 @@ func (a *kafkaAuth) loadTLS() error {
 	case a.tlsKey != "" && a.tlsCert == "":
 		return &usageError{msg: "-tls-key needs -tls-cert: the client certificate for that key", flags: []string{"tls-cert", "tls-key"}}
 	case a.tlsCert != "":
-		certPEM, err := readFlagFile(a.tlsCert)
+		certPEM, err := readInputFile(a.tlsCert, pemFileKind)
 		if err != nil {
 			return flagErrorf("tls-cert", "%v", err)
 		}
-		keyPEM, err := readFlagFile(a.tlsKey)
+		keyPEM, err := readInputFile(a.tlsKey, pemFileKind)
 		if err != nil {
 			return flagErrorf("tls-key", "%v", err)
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return &usageError{
-				msg:   fmt.Sprintf("-tls-cert %s, -tls-key %s: %s", a.tlsCert, a.tlsKey, oneLine(err.Error())),
+				msg:   fmt.Sprintf("-tls-cert %s, -tls-key %s: %s", clipped(a.tlsCert), clipped(a.tlsKey), oneLine(err.Error())),
 				flags: []string{"tls-cert", "tls-key"},
 			}
 		}
@@ -153,7 +152,7 @@ func (a *kafkaAuth) loadTLS() error {
 // a broken one silently). Text between blocks, as in the system bundles, is
 // allowed.
 func loadCAs(path string) (*x509.CertPool, error) {
-	b, err := readFlagFile(path)
+	b, err := readInputFile(path, pemFileKind)
 	if err != nil {
 		return nil, err
 	}
@@ -166,33 +165,19 @@ func loadCAs(path string) (*x509.CertPool, error) {
 			break
 		}
 		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s: holds a %q PEM block, want only CERTIFICATE blocks", path, block.Type)
+			return nil, fmt.Errorf("%s: holds a %q PEM block, want only CERTIFICATE blocks", clipped(path), clipped(block.Type))
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %s", path, n+1, oneLine(err.Error()))
+			return nil, fmt.Errorf("%s: certificate %d: %s", clipped(path), n+1, clipLine(oneLine(err.Error()), maxErrorLine/2))
 		}
 		pool.AddCert(c)
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+		return nil, fmt.Errorf("%s: no PEM certificate in it", clipped(path))
 	}
 	return pool, nil
-}
-
-// readFlagFile reads a file named by a flag; its error is one line naming
-// the path (never the content).
-func readFlagFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %v", path, pe.Err)
-		}
-		return nil, err
-	}
-	return b, nil
 }
 
 // loadSASL checks the mechanism and reads user and password.
@@ -212,7 +197,7 @@ func (a *kafkaAuth) loadSASL() error {
 	switch mech {
 	case "plain", "scram-sha-256", "scram-sha-512":
 	default:
-		return flagErrorf("sasl-mechanism", "must be plain, scram-sha-256 or scram-sha-512, got %q", a.saslMechanism)
+		return flagErrorf("sasl-mechanism", "must be plain, scram-sha-256 or scram-sha-512, got %q", clipped(a.saslMechanism))
 	}
 	a.saslMechanism = mech
 	if a.saslUser == "" {
@@ -220,13 +205,13 @@ func (a *kafkaAuth) loadSASL() error {
 	}
 	var pass string
 	if a.saslPasswordFile != "" {
-		b, err := readFlagFile(a.saslPasswordFile)
+		b, err := readInputFile(a.saslPasswordFile, passwordFileKind)
 		if err != nil {
 			return flagErrorf("sasl-password-file", "%v", err)
 		}
 		pass = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 		if pass == "" {
-			return flagErrorf("sasl-password-file", "%s holds no password", a.saslPasswordFile)
+			return flagErrorf("sasl-password-file", "%s holds no password", clipped(a.saslPasswordFile))
 		}
 	} else {
 		pass = a.envPassword.value()
@@ -324,7 +309,7 @@ func (w *authWatch) record(broker, how string) {
 			who = "broker " + broker
 		}
 		w.err = fmt.Errorf("authentication failed: %s rejected SASL %s as user %q (%s); check -sasl-user and the password",
-			who, strings.ToUpper(w.auth.saslMechanism), w.auth.saslUser, how)
+			who, strings.ToUpper(w.auth.saslMechanism), clipped(w.auth.saslUser), how)
 	}
 	w.mu.Unlock()
 	if first && w.onFail != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,7 +40,7 @@ func preflight(ctx context.Context, cfg *config) error {
 		if aerr := auth.failed(err); aerr != nil {
 			return aerr
 		}
-		return fmt.Errorf("reach brokers %s within -connect-timeout %s: %w", strings.Join(cfg.bootstrap, ","), cfg.connectTimeout, err)
+		return fmt.Errorf("reach brokers %s within -connect-timeout %s: %w", clipList(cfg.bootstrap, ","), cfg.connectTimeout, err)
 	}
 	exists := func(t string) (bool, error) {
 		d, ok := details[t]
@@ -49,11 +48,13 @@ func preflight(ctx context.Context, cfg *config) error {
 		case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			return false, nil
 		case d.Err != nil:
-			return false, fmt.Errorf("describe topic %s: %w", t, d.Err)
+			return false, fmt.Errorf("describe topic %s: %w", clipped(t), d.Err)
 		}
 		return true, nil
 	}
-	brokers := strings.Join(cfg.bootstrap, ",")
+	// Lists are clipped (clip.go): ten thousand missing topics are five
+	// names and "and 9995 more", not a line of 58 KB.
+	brokers := clipList(cfg.bootstrap, ",")
 	var missing []string
 	for _, r := range cfg.routes {
 		for _, t := range r.Topics {
@@ -67,16 +68,16 @@ func preflight(ctx context.Context, cfg *config) error {
 			if cfg.configFile == "" {
 				missing = append(missing, t)
 			} else {
-				missing = append(missing, fmt.Sprintf("%s (routes[%d])", t, r.Index))
+				missing = append(missing, fmt.Sprintf("%s (routes[%d])", clipped(t), r.Index))
 			}
 		}
 	}
 	if len(missing) > 0 {
 		// A wrong topic name is a configuration error: exit 2, like a bad flag.
 		if cfg.configFile == "" {
-			return usagef("-topics: %s not found on %s", strings.Join(missing, ","), brokers)
+			return usagef("-topics: %s not found on %s", clipList(missing, ","), brokers)
 		}
-		return cfg.configErrorf("topics not found on %s: %s", brokers, strings.Join(missing, ", "))
+		return cfg.configErrorf("topics not found on %s: %s", brokers, joinSome(missing, len(missing), ", "))
 	}
 	// The handler's topics must exist too: a node producing to a missing
 	// one would hold its batch until the produce times out, then fail and
@@ -96,9 +97,9 @@ func preflight(ctx context.Context, cfg *config) error {
 				continue
 			}
 			if cfg.configFile == "" {
-				return usagef("-%s: %s not found on %s", t.flag, t.topic, brokers)
+				return usagef("-%s: %s not found on %s", t.flag, clipped(t.topic), brokers)
 			}
-			return cfg.configErrorf("routes[%d]: %q: %s not found on %s", r.Index, t.field, t.topic, brokers)
+			return cfg.configErrorf("routes[%d]: %q: %s not found on %s", r.Index, t.field, clipped(t.topic), brokers)
 		}
 	}
 	return nil

@@ -25,13 +25,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // nodeRoutesEnv carries a node's resolved routes (nodeRoutes as JSON) from
@@ -141,7 +141,7 @@ var filterFlags = []string{"include-consumer-groups", "exclude-consumer-groups",
 
 // configErrorf is a usage error about the -config file.
 func (c *config) configErrorf(format string, args ...any) error {
-	return &usageError{msg: "-config " + c.configFile + ": " + fmt.Sprintf(format, args...), flags: []string{"config"}}
+	return &usageError{msg: fmt.Sprintf("-config %s: ", clipped(c.configFile)) + fmt.Sprintf(format, args...), flags: []string{"config"}}
 }
 
 // loadConfigFile reads -config, checks that no route-level flag competes
@@ -159,12 +159,14 @@ func (c *config) loadConfigFile() error {
 	if c.demo {
 		return flagErrorf("demo", "runs its own topic and handler: not with -config")
 	}
-	b, err := os.ReadFile(c.configFile)
+	b, err := readInputFile(c.configFile, routesFileKind)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+		// readInputFile names the path itself.
+		return &usageError{msg: "-config " + err.Error(), flags: []string{"config"}}
+	}
+	// Before the decoder, which takes the last of two equal keys and
+	// matches field names in any case: both would pass a slip silently.
+	if err := checkJSONKeys(b, reflect.TypeFor[routeFile]()); err != nil {
 		return c.configErrorf("%v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -185,7 +187,7 @@ func (c *config) loadConfigFile() error {
 		}
 		for _, h := range *f.Bootstrap {
 			if err := checkHostPort(h); err != nil {
-				return c.configErrorf("\"bootstrap\": %q: %v", h, err)
+				return c.configErrorf("\"bootstrap\": %q: %v", clipped(h), err)
 			}
 		}
 		if !c.given["bootstrap"] {
@@ -198,7 +200,7 @@ func (c *config) loadConfigFile() error {
 		}
 		if !c.given["nodes"] {
 			c.nodes = *f.Nodes
-			c.nodesFrom = "\"nodes\" in " + c.configFile
+			c.nodesFrom = fmt.Sprintf("\"nodes\" in %s", clipped(c.configFile))
 		}
 	}
 	if len(f.Routes) == 0 {
@@ -218,13 +220,14 @@ func jsonErrorText(b []byte, err error) string {
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
-			return fmt.Sprintf("line %d: want a JSON object with \"routes\", got %s", lineOf(b, te.Offset), te.Value)
+			return fmt.Sprintf("line %d: want a JSON object with \"routes\", got %s", lineOf(b, te.Offset), clipped(te.Value))
 		}
-		return fmt.Sprintf("line %d: %q: want %s, got %s", lineOf(b, te.Offset), field, jsonTypeName(te.Type.String()), te.Value)
+		// te.Value quotes a number as written: it can be any length.
+		return fmt.Sprintf("line %d: %q: want %s, got %s", lineOf(b, te.Offset), field, jsonTypeName(te.Type.String()), clipped(te.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "not valid JSON: the file ends inside a value"
 	}
-	return oneLine(strings.TrimPrefix(err.Error(), "json: "))
+	return clipLine(oneLine(strings.TrimPrefix(err.Error(), "json: ")), maxErrorLine/2)
 }
 
 // jsonTypeName says in words what a field of the file takes.
@@ -353,7 +356,7 @@ func (c *config) fileRoutes() ([]route, error) {
 		for _, t := range r.Topics {
 			k := [2]string{r.Group, t}
 			if j, ok := owner[k]; ok {
-				return nil, c.configErrorf("routes[%d] and routes[%d] both consume topic %q in group %q: the group would give each partition to one of them at random", j, r.Index, t, r.Group)
+				return nil, c.configErrorf("routes[%d] and routes[%d] both consume topic %q in group %q: the group would give each partition to one of them at random", j, r.Index, clipped(t), clipped(r.Group))
 			}
 			owner[k] = r.Index
 		}
@@ -403,6 +406,14 @@ func (r *route) check() error {
 	if strings.TrimSpace(r.Group) == "" {
 		return fieldErrorf("group", "must not be empty")
 	}
+	if err := checkUTF8("group", r.Group); err != nil {
+		return err
+	}
+	for _, a := range r.Command {
+		if err := checkUTF8("command", a); err != nil {
+			return err
+		}
+	}
 	if len(r.Topics) == 0 {
 		return fieldErrorf("topics", "at least one topic is required")
 	}
@@ -412,7 +423,7 @@ func (r *route) check() error {
 			return fieldErrorf("topics", "%v", err)
 		}
 		if seen[t] {
-			return fieldErrorf("topics", "%q is listed twice", t)
+			return fieldErrorf("topics", "%q is listed twice", clipped(t))
 		}
 		seen[t] = true
 	}
@@ -420,7 +431,7 @@ func (r *route) check() error {
 		if r.Command != nil {
 			return fieldErrorf("command", "empty: want [\"program\", \"arg\", ...]")
 		}
-		if _, err := newHandler(r.Handler, io.Discard); err != nil {
+		if err := checkHandler(r.Handler); err != nil {
 			return fieldErrorf("handler", "%v", err)
 		}
 		return nil
@@ -429,10 +440,10 @@ func (r *route) check() error {
 		return fieldErrorf("handler", "a built-in handler and a command exclude each other: give one")
 	}
 	if _, err := newCodec(r.Codec); err != nil {
-		return fieldErrorf("codec", "must be json or lines, got %q", r.Codec)
+		return fieldErrorf("codec", "must be json or lines, got %q", clipped(r.Codec))
 	}
 	if _, err := exec.LookPath(r.Command[0]); err != nil {
-		return fieldErrorf("command", "%s", oneLine(err.Error()))
+		return fieldErrorf("command", "%s", lookPathText(err))
 	}
 	for _, o := range []struct{ field, topic string }{{"output_topic", r.OutputTopic}, {"dead_letter_topic", r.DeadLetterTopic}} {
 		if o.topic == "" {
@@ -442,19 +453,40 @@ func (r *route) check() error {
 			return fieldErrorf(o.field, "%v", err)
 		}
 		if seen[o.topic] {
-			return fieldErrorf(o.field, "%q is also consumed by this route: every record would come back as input", o.topic)
+			return fieldErrorf(o.field, "%q is also consumed by this route: every record would come back as input", clipped(o.topic))
 		}
 	}
 	return nil
 }
 
-// checkTopicName rejects what cannot be one topic name.
+// maxTopicName is Kafka's limit on a topic name's length.
+const maxTopicName = 249
+
+// checkTopicName rejects what cannot be one Kafka topic name. Kafka allows
+// only ASCII letters, digits, '.', '_' and '-' (and no "." or ".."), so no
+// broker holds any other name; checking it here also keeps every name the
+// same in SWARM_NODE_ROUTES, whose JSON would turn bytes that are not
+// UTF-8 into U+FFFD and send a node to a topic nobody checked.
 func checkTopicName(t string) error {
 	if t == "" {
 		return errors.New("an empty topic name")
 	}
 	if strings.ContainsAny(t, ", \t\r\n") {
-		return fmt.Errorf("%q is not one topic name", t)
+		return fmt.Errorf("%q is not one topic name", clipped(t))
+	}
+	if len(t) > maxTopicName || t == "." || t == ".." || strings.ContainsFunc(t, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) {
+		return fmt.Errorf("%q is not a Kafka topic name: ASCII letters, digits, '.', '_' and '-', at most %d of them", clipped(t), maxTopicName)
+	}
+	return nil
+}
+
+// checkUTF8 refuses a route's text that is not UTF-8: the nodes get their
+// routes as JSON (SWARM_NODE_ROUTES), which would change it.
+func checkUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fieldErrorf(field, "%q is not valid UTF-8, which the routes passed to the nodes (JSON) cannot carry", clipped(s))
 	}
 	return nil
 }
@@ -553,7 +585,7 @@ func (c *config) filterNames() []string {
 func (c *config) filtersGiven() string {
 	var parts []string
 	for _, f := range c.filterNames() {
-		parts = append(parts, "-"+f+"="+strings.Join(c.filterValues(f), ","))
+		parts = append(parts, "-"+f+"="+clipList(c.filterValues(f), ","))
 	}
 	return strings.Join(parts, " ")
 }
@@ -591,7 +623,7 @@ func (c *config) filterRoutes(all []route) ([]route, error) {
 		}
 		for _, name := range c.filterValues(f) {
 			if !known[name] {
-				return nil, flagErrorf(f, "%q matches no route's %s (%ss: %s)", name, what, what, someNames(known, 10))
+				return nil, flagErrorf(f, "%q matches no route's %s (%ss: %s)", clipped(name), what, what, someNames(known))
 			}
 		}
 	}
@@ -622,17 +654,14 @@ func (c *config) filterRoutes(all []route) ([]route, error) {
 	return out, nil
 }
 
-// someNames lists up to n names of a set, sorted, for an error line.
-func someNames(set map[string]bool, n int) string {
+// someNames lists a set's names, sorted and clipped, for an error line.
+func someNames(set map[string]bool) string {
 	names := make([]string, 0, len(set))
 	for s := range set {
 		names = append(names, s)
 	}
 	sort.Strings(names)
-	if len(names) > n {
-		return strings.Join(names[:n], ", ") + fmt.Sprintf(", and %d more", len(names)-n)
-	}
-	return strings.Join(names, ", ")
+	return clipList(names, ", ")
 }
 
 // decodeNodeRoutes is the node's side: the routes in SWARM_NODE_ROUTES,

@@ -8,6 +8,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,10 +40,20 @@ func swarmFreeEnv() []string {
 	return env
 }
 
-// assertOneErrorLine checks stderr is exactly one "swarm: ..." line naming
-// every want, that nothing was logged or printed and nothing is left.
+// maxErrorLineBytes is the longest error line a user may be shown,
+// "swarm: " and the usage hint included: whatever the input, a few hundred
+// bytes.
+const maxErrorLineBytes = 512
+
+// assertOneErrorLine checks stderr is exactly one short "swarm: ..." line
+// naming every want, that nothing was logged or printed and nothing is
+// left.
 func assertOneErrorLine(t *testing.T, r cliResult, want ...string) {
 	t.Helper()
+	if len(r.stderr) > maxErrorLineBytes {
+		// Shown clipped: the point is that it is too long.
+		t.Errorf("stderr is %d bytes, want at most %d: %.300q...", len(r.stderr), maxErrorLineBytes, r.stderr)
+	}
 	if r.stdout != "" {
 		t.Errorf("stdout not empty: %q", r.stdout)
 	}
@@ -71,6 +83,12 @@ func assertOneErrorLine(t *testing.T, r cliResult, want ...string) {
 // the wait), and reports what is left of the group once it has exited.
 func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
+	return runCLIStdin(t, nil, env, args...)
+}
+
+// runCLIStdin is runCLI with stdin read from in (a pipe); nil: /dev/null.
+func runCLIStdin(t *testing.T, in io.Reader, env []string, args ...string) cliResult {
+	t.Helper()
 	dir := t.TempDir()
 	outF, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
@@ -90,7 +108,7 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 		// cases here have nothing to report and there are many of them.
 		cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}
-	cmd.Stdout, cmd.Stderr = outF, errF
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, outF, errF
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -203,6 +221,14 @@ func TestValidationErrors(t *testing.T) {
 			args: append([]string{"-bo\ngus"}, ok...), want: []string{"-bo"}},
 		{name: "bad-flag-syntax-with-newline", doc: "the flag parser's syntax error echoes the argument",
 			args: append([]string{"-=a\nb"}, ok...), want: []string{"-="}},
+		{name: "topic-not-kafka-name", doc: "a name no Kafka broker can hold, and that JSON would turn into U+FFFD on its way to the nodes (found by FuzzParseConfig)",
+			args: []string{"-bootstrap=127.0.0.1:9092", "-connect-timeout=1s", "-topics=\xdf"}, want: []string{"-topics", "not a Kafka topic name"}},
+		{name: "topic-too-long", doc: "Kafka's limit is 249 characters",
+			args: []string{"-bootstrap=127.0.0.1:9092", "-connect-timeout=1s", "-topics=" + strings.Repeat("t", 250)}, want: []string{"-topics", "at most 249"}},
+		{name: "group-not-utf8", doc: "the nodes get their group as JSON, which cannot carry it unchanged",
+			args: append([]string{"-group=g\xff", "-connect-timeout=1s"}, ok...), want: []string{"-group", "UTF-8"}},
+		{name: "command-arg-not-utf8", doc: "the same for a handler command's argument",
+			args: append(append([]string{"-connect-timeout=1s"}, ok...), "--", "sh", "-c", "\xff"), want: []string{"handler command", "UTF-8"}},
 		{name: "balancer", doc: "only the four franz-go balancers exist",
 			args: append([]string{"-balancer=fair"}, ok...), want: []string{"-balancer", "fair"}},
 		{name: "balancer-newline", doc: "a value with a newline is quoted, not echoed raw",
@@ -323,5 +349,186 @@ func TestFlagWinsOverEnv(t *testing.T) {
 		if code := s.waitExit(20 * time.Second); code != 0 {
 			t.Fatalf("exit code %d, want 0", code)
 		}
+	})
+}
+
+// bigRoutesFile writes a valid routes file of about size bytes: one route
+// per group, all on node 0.
+func bigRoutesFile(t *testing.T, dir string, size int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"nodes": 1, "routes": [`)
+	for i := 0; b.Len() < size; i++ {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"group": "g%07d", "topics": ["t%07d"]}`, i, i)
+	}
+	b.WriteString("]}\n")
+	return writeTestFile(t, dir, "big.json", b.String())
+}
+
+// sparseFile makes a file of size bytes that takes no disk space.
+func sparseFile(t *testing.T, dir, name string, size int64) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Every file a flag names is read bounded: a device, an oversized file, a
+// pipe where every node would have to read it again, each is one short
+// line and exit 2 within a couple of seconds, not a runtime dying out of
+// memory with a stack dump after gigabytes.
+func TestInputFilesBounded(t *testing.T) {
+	dir := t.TempDir()
+	ok := []string{"-bootstrap=127.0.0.1:9092", "-topics=orders", "-connect-timeout=1s"}
+	garbage := writeTestFile(t, dir, "garbage.pem", "this is not PEM\n")
+	bigRoutes := bigRoutesFile(t, dir, 12<<20)
+	bigPEM := sparseFile(t, dir, "big.pem", 64<<20)
+	bigPassword := writeTestFile(t, dir, "big-password", strings.Repeat("p", 17<<10))
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sasl := []string{"-sasl-mechanism=plain", "-sasl-user=u"}
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"config-dev-zero", []string{"-bootstrap=127.0.0.1:9092", "-config=/dev/zero"}, []string{"-config /dev/zero", "character device"}},
+		{"config-oversized", []string{"-bootstrap=127.0.0.1:9092", "-config=" + bigRoutes}, []string{"-config", "big.json", "more than the 1 MiB"}},
+		{"tls-ca-dev-urandom", append([]string{"-tls-ca=/dev/urandom"}, ok...), []string{"-tls-ca", "/dev/urandom", "character device"}},
+		{"tls-ca-oversized", append([]string{"-tls-ca=" + bigPEM}, ok...), []string{"-tls-ca", "big.pem", "more than the 4 MiB"}},
+		{"tls-cert-dev-zero", append([]string{"-tls-cert=/dev/zero", "-tls-key=/dev/zero"}, ok...), []string{"-tls-cert", "character device"}},
+		{"tls-key-dev-zero", append([]string{"-tls-cert=" + garbage, "-tls-key=/dev/zero"}, ok...), []string{"-tls-key", "character device"}},
+		{"password-dev-zero", append(append([]string{"-sasl-password-file=/dev/zero"}, sasl...), ok...), []string{"-sasl-password-file", "character device"}},
+		{"password-oversized", append(append([]string{"-sasl-password-file=" + bigPassword}, sasl...), ok...), []string{"-sasl-password-file", "more than the 16 KiB"}},
+		{"password-fifo", append(append([]string{"-sasl-password-file=" + fifo}, sasl...), ok...), []string{"-sasl-password-file", "is a pipe", "regular file"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, nil, tc.args...)
+			t.Logf("exit %d in %s: %.300q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
+			if r.code != exitUsage {
+				t.Errorf("exit code %d, want %d", r.code, exitUsage)
+			}
+			assertOneErrorLine(t, r, tc.want...)
+			// Nothing is read past the cap, so this is milliseconds; the
+			// margin is for a loaded machine and a -race binary.
+			if r.elapsed > 2*time.Second {
+				t.Errorf("took %s to reject", r.elapsed)
+			}
+		})
+	}
+}
+
+// -config, read once by the supervisor alone, may be a pipe (stdin, a
+// process substitution): read to its end, up to the cap, within a bounded
+// time.
+func TestConfigFromPipe(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		// "nodes": 0 is refused: proof the pipe's content was read.
+		in := strings.NewReader(`{"nodes": 0, "routes": [{"group": "g", "topics": ["a"]}]}`)
+		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
+		if r.code != exitUsage {
+			t.Errorf("exit code %d, want %d", r.code, exitUsage)
+		}
+		assertOneErrorLine(t, r, "-config /dev/stdin", `"nodes"`, "got 0")
+	})
+	t.Run("oversized", func(t *testing.T) {
+		in := strings.NewReader(`{"routes": [` + strings.Repeat(" ", 2<<20) + `]}`)
+		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
+		if r.code != exitUsage {
+			t.Errorf("exit code %d, want %d", r.code, exitUsage)
+		}
+		assertOneErrorLine(t, r, "-config /dev/stdin", "more than the 1 MiB")
+	})
+	t.Run("never-closed", func(t *testing.T) {
+		// An *os.File, so the child gets the pipe itself and Wait does
+		// not wait for a copy; the write end stays open until cleanup.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pw.Close()
+		defer pr.Close()
+		r := runCLIStdin(t, pr, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
+		if r.code != exitUsage {
+			t.Errorf("exit code %d, want %d", r.code, exitUsage)
+		}
+		assertOneErrorLine(t, r, "-config /dev/stdin", "not closed within")
+	})
+}
+
+// manyNames is n distinct names with a prefix: a list to echo.
+func manyNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%05d", prefix, i)
+	}
+	return names
+}
+
+// However long a value or a list is, its error line is short and says how
+// much more there was; and numbers that are valid in form but absurd in
+// size are refused with one line.
+func TestErrorLinesShort(t *testing.T) {
+	huge := strings.Repeat("a", 100<<10) // near MAX_ARG_STRLEN (128 KiB)
+	ok := []string{"-bootstrap=127.0.0.1:9092", "-topics=orders", "-connect-timeout=1s"}
+	topics := manyNames("t", 10000)
+	wide := writeConfig(t, map[string]any{"nodes": 1, "routes": []any{map[string]any{"group": "g", "topics": topics}}})
+	hugeTopic := strings.Repeat("x", 300<<10)
+	twice := writeConfig(t, map[string]any{"routes": []any{map[string]any{"group": "g", "topics": []string{hugeTopic, hugeTopic}}}})
+	hugeBootstrap := writeConfig(t, map[string]any{"bootstrap": strings.Repeat("b", 900<<10), "routes": []any{map[string]any{"group": "g", "topics": []string{"a"}}}})
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		want []string
+	}{
+		{name: "bootstrap-huge", args: []string{"-bootstrap=" + huge, "-topics=orders"}, want: []string{"-bootstrap", "(102400 bytes)"}},
+		{name: "env-bootstrap-huge", args: []string{"-topics=orders"}, env: []string{"SWARM_BOOTSTRAP=" + huge}, want: []string{"SWARM_BOOTSTRAP", "-bootstrap", "(102400 bytes)"}},
+		{name: "nodes-huge-number", args: append([]string{"-nodes=" + strings.Repeat("9", 100<<10)}, ok...), want: []string{"-nodes", "value out of range"}},
+		{name: "unknown-flag-huge", args: append([]string{"-" + huge}, ok...), want: []string{"flag provided but not defined", "(102401 bytes)"}},
+		{name: "positional-huge", args: append(append([]string{}, ok...), huge), want: []string{"unexpected argument", "(102400 bytes)"}},
+		{name: "balancer-huge", args: append([]string{"-balancer=" + huge}, ok...), want: []string{"-balancer", "(102400 bytes)"}},
+		{name: "handler-huge", args: append([]string{"-handler=" + huge}, ok...), want: []string{"-handler", "want print, discard or burn=N"}},
+		{name: "log-level-huge", args: append([]string{"-log-level=" + huge}, ok...), want: []string{"-log-level", "(102400 bytes)"}},
+		{name: "command-huge", args: append(append([]string{}, ok...), "--", "/nonexistent/"+huge), want: []string{"handler command", "(102413 bytes)"}},
+		{name: "memory-limit-absurd", args: append([]string{"-memory-limit=9223372036854775807"}, ok...), want: []string{"-memory-limit", "1 PiB"}},
+		{name: "demo-records-absurd", args: []string{"-demo", "-demo-records=1000000000"}, want: []string{"-demo-records", "in memory"}},
+		{name: "config-bootstrap-huge", args: []string{"-config=" + hugeBootstrap}, want: []string{"-config", `"bootstrap"`, "(921600 bytes)"}},
+		{name: "config-topic-huge", args: []string{"-bootstrap=127.0.0.1:9092", "-config=" + twice}, want: []string{"-config", "routes[0]", "topics", "(307200 bytes)"}},
+		{name: "filter-list-huge", args: []string{"-bootstrap=127.0.0.1:9092", "-config=" + wide, "-exclude-topics=" + strings.Join(topics, ",")},
+			want: []string{"-exclude-topics=t00000,", "and 9995 more", "nothing to consume"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, tc.env, tc.args...)
+			t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
+			if r.code != exitUsage {
+				t.Errorf("exit code %d, want %d", r.code, exitUsage)
+			}
+			assertOneErrorLine(t, r, tc.want...)
+		})
+	}
+	t.Run("preflight-missing-topics", func(t *testing.T) {
+		_, addr := newBroker(t, 1, "orders")
+		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders,"+strings.Join(topics, ","))
+		t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
+		if r.code != exitUsage {
+			t.Errorf("exit code %d, want %d", r.code, exitUsage)
+		}
+		assertOneErrorLine(t, r, "-topics: t00000,t00001,", "and 9995 more", "not found")
 	})
 }
