@@ -36,33 +36,45 @@ type child struct {
 // translated through NSpid. A candidate may be stale by the time the
 // caller uses it; openChild is the check.
 func childPids() ([]child, error) {
+	kids, _, err := listChildren()
+	return kids, err
+}
+
+// listChildren is childPids, and whole is false when a thread ended while
+// the children files were read: a thread's children go to another thread
+// when it exits, perhaps one whose file was already read, so the listing
+// may miss a live child. Then only a new listing can tell.
+func listChildren() (out []child, whole bool, err error) {
 	self, err := os.Readlink("/proc/self")
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/self: %w", err)
+		return nil, false, fmt.Errorf("read /proc/self: %w", err)
 	}
 	procSelf, err := strconv.Atoi(self)
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/self: not a pid: %q", self)
+		return nil, false, fmt.Errorf("read /proc/self: not a pid: %q", self)
 	}
-	kids, err := childrenFiles()
+	kids, whole, err := childrenFiles()
 	if errors.Is(err, os.ErrNotExist) {
+		// A scan reads one process at a time: a child that dies meanwhile
+		// is still read, as a zombie, which the caller sees (sweepChildren).
 		kids, err = scanChildren(procSelf)
+		whole = true
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := make([]child, 0, len(kids))
+	out = make([]child, 0, len(kids))
 	if procSelf == os.Getpid() {
 		for _, k := range kids {
 			out = append(out, child{pid: k, procPid: k})
 		}
-		return out, nil
+		return out, whole, nil
 	}
 	// /proc is another namespace's: our pid there is procSelf, ours is
 	// Getpid; NSpid lists a process's pid at every level, outermost first.
 	depth, err := nsDepth("self")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, k := range kids {
 		ns, err := nsPids(strconv.Itoa(k))
@@ -71,26 +83,28 @@ func childPids() ([]child, error) {
 		}
 		out = append(out, child{pid: ns[depth], procPid: k})
 	}
-	return out, nil
+	return out, whole, nil
 }
 
 // childrenFiles reads every thread's children file: a child belongs to
 // the thread that forked it, an adopted orphan to whichever thread the
-// kernel picked.
-func childrenFiles() ([]int, error) {
+// kernel picked. whole is false when a listed thread ended before its file
+// was read (see listChildren).
+func childrenFiles() (kids []int, whole bool, err error) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return nil, fmt.Errorf("list threads: %w", err)
+		return nil, false, fmt.Errorf("list threads: %w", err)
 	}
-	var kids []int
+	whole = true
 	for _, t := range tasks {
 		dir := "/proc/self/task/" + t.Name()
 		b, err := os.ReadFile(dir + "/children")
 		if err != nil {
 			if _, serr := os.Stat(dir); serr == nil && errors.Is(err, os.ErrNotExist) {
-				return nil, err // the thread is there, the file is not: no CONFIG_PROC_CHILDREN, scan instead
+				return nil, false, err // the thread is there, the file is not: no CONFIG_PROC_CHILDREN, scan instead
 			}
-			continue // the thread ended meanwhile
+			whole = false // the thread ended meanwhile, its children went elsewhere
+			continue
 		}
 		for _, f := range strings.Fields(string(b)) {
 			if pid, err := strconv.Atoi(f); err == nil {
@@ -98,7 +112,7 @@ func childrenFiles() ([]int, error) {
 			}
 		}
 	}
-	return kids, nil
+	return kids, whole, nil
 }
 
 // scanChildren finds the processes whose parent is ppid (in /proc's
@@ -217,12 +231,25 @@ func (c child) comm() string {
 // sweepChildren kills every live child (but those skip names) and waits
 // for each to die, round after round: a killed child's own children are
 // reparented to us (we are a subreaper) and are killed in the next round.
-// It returns when no live child is left or at deadline, with how many it
-// killed and how many were still alive then. Zombies are left to the
-// caller, or to whoever inherits them when we exit.
+// It returns when a round proves no live child is left, or at deadline,
+// with how many it killed and how many were still alive then. Zombies are
+// left to the caller, or to whoever inherits them when we exit.
+//
+// A round without a live child proves nothing by itself: a child listed
+// alive may die before openChild looks (a kill just sent, a handler that
+// failed), and what it had forked came to us after the listing. The
+// kernel hands a dying process's children over before the process
+// becomes a zombie, so a listing made after we saw it a zombie holds
+// them: a round that sees a zombie for the first time (or a child that
+// was reaped since it was listed, or a thread that ended mid-listing) is
+// followed by another, and only a round with none of these ends the sweep.
+// The caller must not reap our children meanwhile: one reaped between its
+// death and the listing would leave no trace (sweepNodeChildren holds off
+// the node's reapers; the supervisor sweeps from its one loop).
 func sweepChildren(deadline time.Time, skip func(pid int) bool) (killed, left int, err error) {
+	zombies := map[int]bool{} // unreaped, so their pids are not reused
 	for {
-		kids, err := childPids()
+		kids, settled, err := listChildren()
 		if err != nil {
 			return killed, 0, err
 		}
@@ -232,11 +259,19 @@ func sweepChildren(deadline time.Time, skip func(pid int) bool) (killed, left in
 				continue
 			}
 			fd, exited, err := openChild(k.pid)
+			if errors.Is(err, errNotChild) {
+				settled = false // gone since the listing: its children came later
+				continue
+			}
 			if err != nil {
-				continue // not ours (any more)
+				continue // cannot open it: nothing we may signal
 			}
 			if exited {
 				unix.Close(fd)
+				if !zombies[k.pid] {
+					zombies[k.pid] = true
+					settled = false
+				}
 				continue
 			}
 			if err := killTree(fd); err != nil {
@@ -246,12 +281,14 @@ func sweepChildren(deadline time.Time, skip func(pid int) bool) (killed, left in
 			killed++
 			live = append(live, fd)
 		}
-		if len(live) == 0 {
-			return killed, 0, nil
+		if len(live) > 0 {
+			if left = waitExited(live, deadline); left > 0 {
+				return killed, left, nil
+			}
+			continue // they died: what they left is ours now, and listed next
 		}
-		left = waitExited(live, deadline)
-		if left > 0 {
-			return killed, left, nil
+		if settled || !time.Now().Before(deadline) {
+			return killed, 0, nil
 		}
 	}
 }

@@ -363,8 +363,7 @@ func (h *execHandler) own(path string, argv, env []string, files []uintptr, star
 	// the reader waiting, and outlive the node). What left the group is
 	// adopted by the node (nodechildren.go).
 	killGroup(pidfd, pid)
-	st, _, rerr := reap(pidfd)
-	forgetHandler(pid)
+	st, rerr := reapHandler(pidfd, pid)
 	unix.Close(pidfd)
 	h.pidfd = -1
 	if h.procDir >= 0 {

@@ -27,7 +27,9 @@ import (
 
 // nodeChildren is the node's registry of handler commands not yet reaped
 // by their owners. mu also serialises the adopted-orphan reaper with a
-// handler's fork, so a CMD that exits at once is never taken for an orphan.
+// handler's fork, so a CMD that exits at once is never taken for an orphan,
+// and every reaping with a sweep, which must find each dead child unreaped
+// (sweepChildren).
 var nodeChildren = struct {
 	mu       sync.Mutex
 	handlers map[int]bool
@@ -46,11 +48,15 @@ func forkHandler(fork func() (int, error)) (int, error) {
 	return pid, err
 }
 
-// forgetHandler drops a handler command's pid once its owner has reaped it.
-func forgetHandler(pid int) {
+// reapHandler reaps a dead handler command for its owner and drops its
+// pid, under mu: not while a sweep runs, which would otherwise miss what
+// CMD left behind if CMD vanished between two of its reads.
+func reapHandler(pidfd, pid int) (exitStatus, error) {
 	nodeChildren.mu.Lock()
+	defer nodeChildren.mu.Unlock()
+	st, _, err := reap(pidfd)
 	delete(nodeChildren.handlers, pid)
-	nodeChildren.mu.Unlock()
+	return st, err
 }
 
 // adoptOrphans makes the node a child subreaper and reaps the zombies of
@@ -105,10 +111,12 @@ func reapNodeOrphans(log *slog.Logger) {
 // waits (at most sweepTimeout) for it to die: the last thing on every exit
 // path the node controls, so nothing it started outlives it. The handler
 // commands are killed too, if still alive; zombies are left to whoever
-// inherits them, the supervisor.
+// inherits them, the supervisor. Nothing is reaped meanwhile (mu held):
+// the sweep's proof that nothing is left needs every death to stay in
+// sight.
 func sweepNodeChildren(log *slog.Logger) {
-	killed, left, err := sweepChildren(time.Now().Add(sweepTimeout), nil)
 	nodeChildren.mu.Lock()
+	killed, left, err := sweepChildren(time.Now().Add(sweepTimeout), nil)
 	reaped := nodeChildren.reaped
 	nodeChildren.mu.Unlock()
 	switch {

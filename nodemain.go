@@ -79,12 +79,19 @@ func runNode(args []string) int {
 		cmdMu.Unlock()
 		sweepNodeChildren(log)
 	}
+	// The supervisor's pidfd and the reporter's getppid check can both see
+	// it gone: one of them sweeps and exits, the other waits for that
+	// exit (a second sweep finding the dying handler already a zombie
+	// would exit before the first had killed what the handler left).
+	var orphanOnce sync.Once
 	orphaned := func(why string) {
-		// No commit: the records in hand are delivered again to whoever
-		// takes the partitions. Exiting at once is what stops the intake.
-		log.Error("swarm.node.orphaned", "reason", why)
-		killHandlers()
-		os.Exit(nodeExitOrphaned)
+		orphanOnce.Do(func() {
+			// No commit: the records in hand are delivered again to whoever
+			// takes the partitions. Exiting at once is what stops the intake.
+			log.Error("swarm.node.orphaned", "reason", why)
+			killHandlers()
+			os.Exit(nodeExitOrphaned)
+		})
 	}
 	if err := watchSupervisor(sup, orphaned); err != nil {
 		orphaned(err.Error())
