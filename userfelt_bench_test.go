@@ -236,7 +236,7 @@ func startSwarmSide(b *testing.B, addr, topic, group string) *feltSide {
 	p := startSwarmProc(b, addr, topic, group)
 	s := p.sw
 	pids := s.waitNodesReady(feltMembers, 0)
-	waitFor(b, time.Minute, "swarm settled and flowing", func() bool {
+	waitFor(b, 3*time.Minute, "swarm settled and flowing", func() bool {
 		return groupSettled(b, addr, group, feltMembers) && p.flow.flowingSince(time.Now().Add(-50*time.Millisecond), feltParts)
 	})
 	return &feltSide{
@@ -400,7 +400,7 @@ func startPeerSide(b *testing.B, addr, topic, group string) *feltSide {
 		}
 		return pid
 	}
-	waitFor(b, time.Minute, "peer settled and flowing", func() bool {
+	waitFor(b, 3*time.Minute, "peer settled and flowing", func() bool {
 		return groupSettled(b, addr, group, feltMembers) && p.flow.flowingSince(time.Now().Add(-50*time.Millisecond), feltParts)
 	})
 	return &feltSide{
