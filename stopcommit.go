@@ -63,15 +63,20 @@ func (c *consumer) close() {
 		c.cl.CloseAllowingRebalance()
 		close(closed)
 	}()
+	leave := time.NewTimer(leaveBudget)
+	defer leave.Stop()
 	select {
 	case <-closed:
-	case <-time.After(leaveBudget):
+	case <-leave.C:
 		c.cancel()
 		select {
 		case <-closed:
 		case <-ctx.Done():
 			c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
 		}
+	case <-ctx.Done():
+		c.cancel()
+		c.log.Warn("close kafka client: not done in time, exiting without it", "budget", c.closeTimeout)
 	}
 	c.cancel()
 	c.log.Info("route.closed", "committed_partitions", n, "commit_ms", ms(committed.Sub(start)), "close_ms", ms(time.Since(committed)))
