@@ -169,14 +169,9 @@ func steadyTraffic(t testing.TB, addr, topic string, parts, perSecond int) (stop
 // past the highest handled offset: records handled but not committed.
 func uncommitted(t testing.TB, addr, group, topic string, handled map[int32]int64) []int32 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	adm, ctx, done := adminFor(t, addr, 10*time.Second)
+	defer done()
+	offs, err := adm.FetchOffsets(ctx, group)
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		offs = kadm.OffsetResponses{} // never joined: nothing committed
 	} else if err != nil {
@@ -195,14 +190,9 @@ func uncommitted(t testing.TB, addr, group, topic string, handled map[int32]int6
 // holding at least one partition: a benchmark's events start from there.
 func groupSettled(t testing.TB, addr, group string, members int) bool {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+	adm, ctx, done := adminFor(t, addr, 5*time.Second)
+	defer done()
+	groups, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return false
 	}
@@ -217,4 +207,16 @@ func groupSettled(t testing.TB, addr, group string, members int) bool {
 		}
 	}
 	return true
+}
+
+// adminFor is an admin client on addr and a context bounded by timeout;
+// done releases both.
+func adminFor(t testing.TB, addr string, timeout time.Duration) (*kadm.Client, context.Context, func()) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }
 }
