@@ -29,9 +29,9 @@ type child struct {
 	pid, procPid int
 }
 
-// childPids lists this process's children (zombies included). It reads /proc/self/task/*/children (one small
-// file per thread; CONFIG_PROC_CHILDREN) and falls back to a scan of every
-// /proc/<pid>/stat. A /proc mounted for another pid namespace (a bare
+// childPids lists this process's children (zombies included). It reads
+// /proc/self/task/*/children (one small file per thread;
+// CONFIG_PROC_CHILDREN) and falls back to a scan of every /proc/<pid>/stat. A /proc mounted for another pid namespace (a bare
 // `unshare --pid --fork`) names processes by its own numbers: those are
 // translated through NSpid. A candidate may be stale by the time the
 // caller uses it; openChild is the check.

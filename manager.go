@@ -46,14 +46,13 @@ type manager struct {
 	board         statusBoard
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
-	subreaper     bool          // always: reap adopted orphans, kill a dead node's leftovers
 	orphansReaped int
 	adopted       adoption // reaper.go
 	reapPending   bool     // reapOrphans stopped at its cap: go on at the next turn
 	forkLog       forkLog  // the last fork_failed line (forkFailed)
 }
 
-// newManager prepares the loop (epoll, signal eventfd, subreaper as PID 1);
+// newManager prepares the loop (epoll, signal eventfd, child subreaper);
 // no node is spawned before run.
 // sigIn, when not nil, is a channel that already traps some stop signals
 // (earlystop.go): what it caught before the manager existed is acted on.
@@ -79,8 +78,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn 
 		unix.Close(epfd)
 		return nil, err
 	}
-	m.subreaper = true
-	m.sigs, err = newSignalPipe(m.subreaper, sigIn)
+	m.sigs, err = newSignalPipe(sigIn)
 	if err != nil {
 		unix.Close(epfd)
 		return nil, err

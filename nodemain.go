@@ -80,9 +80,8 @@ func runNode(args []string) int {
 		sweepNodeChildren(log)
 	}
 	// The supervisor's pidfd and the reporter's getppid check can both see
-	// it gone: one of them sweeps and exits, the other waits for that
-	// exit (a second sweep finding the dying handler already a zombie
-	// would exit before the first had killed what the handler left).
+	// it gone: one of them sweeps and exits, the other waits for that exit
+	// instead of sweeping the same children at the same time.
 	var orphanOnce sync.Once
 	orphaned := func(why string) {
 		orphanOnce.Do(func() {

@@ -20,6 +20,7 @@ var supervisorSignals = []os.Signal{
 	unix.SIGTSTP, // quiet
 	unix.SIGTTIN, // stack dumps
 	unix.SIGHUP,  // rolling restart
+	unix.SIGCHLD, // an adopted process died or was left by a dead node (reaper.go)
 }
 
 // signalPipe carries signals from signal.Notify into the event loop: the
@@ -31,15 +32,13 @@ type signalPipe struct {
 	in    chan os.Signal
 }
 
-// newSignalPipe traps the supervisor's signals, and SIGCHLD too when we
-// reap orphans (only then: a plain supervisor learns of node deaths from
-// pidfds and has no use for SIGCHLD).
+// newSignalPipe traps the supervisor's signals.
 //
 // in, when not nil, is a channel already notified of some signals: adding
 // the rest to the same channel (rather than a new one) means a signal
 // caught before is kept, and one arriving now is delivered once, not to two
 // channels.
-func newSignalPipe(withChld bool, in chan os.Signal) (*signalPipe, error) {
+func newSignalPipe(in chan os.Signal) (*signalPipe, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
@@ -48,11 +47,7 @@ func newSignalPipe(withChld bool, in chan os.Signal) (*signalPipe, error) {
 		in = make(chan os.Signal, 64)
 	}
 	p := &signalPipe{efd: efd, queue: make(chan os.Signal, 64), in: in}
-	sigs := supervisorSignals
-	if withChld {
-		sigs = append(sigs[:len(sigs):len(sigs)], unix.SIGCHLD)
-	}
-	signal.Notify(p.in, sigs...)
+	signal.Notify(p.in, supervisorSignals...)
 	go p.relay()
 	return p, nil
 }

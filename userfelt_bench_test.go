@@ -81,14 +81,21 @@ type rollStep struct {
 	member int
 }
 
-// benchCrashGap kills members of both sides in turn, 20 kills each.
-func benchCrashGap(b *testing.B, addr string) {
-	sides := []*feltSide{startSwarmSide(b, addr, "felt-swarm", "crash-swarm"), startPeerSide(b, addr, "felt-peer", "crash-peer")}
-	defer func() {
+// startSides starts swarm and the peer, settled, each on its own topic and
+// a group named for the figure; closeSides stops both.
+func startSides(b *testing.B, addr, figure string) (sides []*feltSide, closeSides func()) {
+	sides = []*feltSide{startSwarmSide(b, addr, "felt-swarm", figure+"-swarm"), startPeerSide(b, addr, "felt-peer", figure+"-peer")}
+	return sides, func() {
 		for _, s := range sides {
 			s.close()
 		}
-	}()
+	}
+}
+
+// benchCrashGap kills members of both sides in turn, 20 kills each.
+func benchCrashGap(b *testing.B, addr string) {
+	sides, closeSides := startSides(b, addr, "crash")
+	defer closeSides()
 	gaps := map[string][]float64{}
 	phases := map[string][]float64{}
 	const kills = 20
@@ -119,12 +126,8 @@ func benchCrashGap(b *testing.B, addr string) {
 // benchRollGap rolls each side twice; the gap per member is the longest
 // any partition stood still from that member's stop to the next one's.
 func benchRollGap(b *testing.B, addr string) {
-	sides := []*feltSide{startSwarmSide(b, addr, "felt-swarm", "roll-swarm"), startPeerSide(b, addr, "felt-peer", "roll-peer")}
-	defer func() {
-		for _, s := range sides {
-			s.close()
-		}
-	}()
+	sides, closeSides := startSides(b, addr, "roll")
+	defer closeSides()
 	gaps := map[string][]float64{}
 	phases := map[string][]float64{}
 	for round := 0; round < 2; round++ {
