@@ -56,65 +56,31 @@ func runDemo(cfg *config) int {
 		fmt.Fprintf(os.Stderr, "swarm: %v (run swarm -h for usage)\n", err)
 		return exitUsage
 	}
-	out := os.Stdout
-	var setup context.Context
-	fail := func(err error) int {
-		if setup != nil && setup.Err() != nil {
-			fmt.Fprintln(out, "swarm demo: interrupted before the swarm started")
-			return exitOK // like the manager's graceful stop: nothing went wrong
-		}
-		fmt.Fprintf(os.Stderr, "swarm demo: %v\n", err)
-		return exitFailure
-	}
+	setup := trapDemoSetup()
+	defer setup.end()
+	fail := setup.fail
 
-	// Our own registration keeps TERM and INT caught for the demo's whole
-	// life: before the manager exists they must abort the setup, and after
-	// the manager's signal.Stop our SIGTERM to ourselves (sent when all is
-	// consumed) could otherwise meet the default action and kill us.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-	defer signal.Stop(sigs)
-	setup, cancelSetup := context.WithCancel(context.Background()) // assigns the setup fail reads
-	defer cancelSetup()
-	go func() {
-		select {
-		case <-sigs:
-			cancelSetup()
-		case <-setup.Done():
-		}
-	}()
-
-	if !cfg.given["bootstrap"] {
-		// No Ports option: kfake listens on a free loopback port.
-		broker, err := kfake.NewCluster(
-			kfake.NumBrokers(1),
-			kfake.SeedTopics(demoPartitions, cfg.topics...),
-			kfake.GroupMinSessionTimeout(100*time.Millisecond),
-			kfake.AllowAutoTopicCreation(),
-		)
-		if err != nil {
-			return fail(fmt.Errorf("start broker: %w", err))
-		}
-		defer broker.Close()
-		cfg.bootstrap = broker.ListenAddrs()
+	closeBroker, err := startDemoBroker(cfg)
+	if err != nil {
+		return fail(err)
 	}
+	defer closeBroker()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.bootstrap...), kgo.DefaultProduceTopic(cfg.topics[0])},
 		cfg.auth.kgoOpts()...)...)
 	if err != nil {
 		return fail(fmt.Errorf("create demo client: %w", err))
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 
 	filled := time.Now()
-	if err := fillDemo(setup, cl, cfg.demoRecords); err != nil {
+	if err := fillDemo(setup.ctx, cl, cfg.demoRecords); err != nil {
 		return fail(err)
 	}
-	p, err := newDemoProgress(setup, adm, cfg, out)
+	p, err := newDemoProgress(setup.ctx, kadm.NewClient(cl), cfg, os.Stdout)
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(out, "swarm demo: %d records in %s (filled in %.1fs, broker %s); %d nodes, handler %s, group %s\n",
+	fmt.Fprintf(p.out, "swarm demo: %d records in %s (filled in %.1fs, broker %s); %d nodes, handler %s, group %s\n",
 		p.total, strings.Join(cfg.topics, ","), time.Since(filled).Seconds(), strings.Join(cfg.bootstrap, ","),
 		cfg.nodes, cfg.handler, cfg.group)
 
@@ -125,8 +91,76 @@ func runDemo(cfg *config) int {
 		return fail(fmt.Errorf("start supervisor: %w", err))
 	}
 	// Only now: the manager's own registration takes the next signal.
-	cancelSetup()
+	setup.cancel()
+	return p.watch(m)
+}
 
+// demoSetup is the demo before its swarm runs: TERM or INT cancel ctx,
+// which aborts the filling and the broker waits.
+type demoSetup struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sigs   chan os.Signal
+}
+
+// trapDemoSetup registers TERM and INT for the demo's whole life: before the
+// manager exists they must abort the setup, and after the manager's
+// signal.Stop our SIGTERM to ourselves (sent when all is consumed) could
+// otherwise meet the default action and kill us.
+func trapDemoSetup() *demoSetup {
+	s := &demoSetup{sigs: make(chan os.Signal, 1)}
+	signal.Notify(s.sigs, unix.SIGINT, unix.SIGTERM)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.sigs:
+			s.cancel()
+		case <-s.ctx.Done():
+		}
+	}()
+	return s
+}
+
+// end releases the signals and the setup context.
+func (s *demoSetup) end() {
+	signal.Stop(s.sigs)
+	s.cancel()
+}
+
+// fail is the demo's exit for a setup error: a stop signal during setup is
+// a graceful stop (nothing went wrong), anything else is a failure.
+func (s *demoSetup) fail(err error) int {
+	if s.ctx.Err() != nil {
+		fmt.Fprintln(os.Stdout, "swarm demo: interrupted before the swarm started")
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "swarm demo: %v\n", err)
+	return exitFailure
+}
+
+// startDemoBroker starts the embedded kfake broker unless -bootstrap names a
+// cluster, and points cfg at it. The returned function closes it.
+func startDemoBroker(cfg *config) (func(), error) {
+	if cfg.given["bootstrap"] {
+		return func() {}, nil
+	}
+	// No Ports option: kfake listens on a free loopback port.
+	broker, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(demoPartitions, cfg.topics...),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+		kfake.AllowAutoTopicCreation(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start broker: %w", err)
+	}
+	cfg.bootstrap = broker.ListenAddrs()
+	return broker.Close, nil
+}
+
+// watch runs the swarm with the progress display beside it and prints the
+// summary once the manager has stopped; it returns the manager's exit code.
+func (p *demoProgress) watch(m *manager) int {
 	p.began = time.Now()
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() { defer close(stopped); p.run(stop) }()
@@ -322,27 +356,7 @@ func (p *demoProgress) measure(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	current := map[topicPartition]int{}
-	members := 0
-	if groups, err := p.adm.DescribeGroups(ctx, p.cfg.group); err == nil {
-		for _, g := range groups {
-			if g.State == "Stable" {
-				members += len(g.Members)
-			}
-			for _, mem := range g.Members {
-				id, ok := demoNodeID(p.cfg.group, mem.ClientID)
-				a, isConsumer := mem.Assigned.AsConsumer()
-				if !ok || id >= len(p.perNode) || !isConsumer {
-					continue
-				}
-				for _, t := range a.Topics {
-					for _, part := range t.Partitions {
-						current[topicPartition{t.Topic, part}] = id
-					}
-				}
-			}
-		}
-	}
+	current, members := p.groupOwners(ctx)
 	p.consumed = 0
 	for tp, end := range p.end {
 		c := p.committed[tp]
@@ -378,6 +392,35 @@ func (p *demoProgress) measure(ctx context.Context) {
 	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= demoRateWindow {
 		p.samples = p.samples[1:]
 	}
+}
+
+// groupOwners is which node holds each partition now, from the group's
+// member assignments, and how many members a Stable group has.
+func (p *demoProgress) groupOwners(ctx context.Context) (map[topicPartition]int, int) {
+	current := map[topicPartition]int{}
+	members := 0
+	groups, err := p.adm.DescribeGroups(ctx, p.cfg.group)
+	if err != nil {
+		return current, 0
+	}
+	for _, g := range groups {
+		if g.State == "Stable" {
+			members += len(g.Members)
+		}
+		for _, mem := range g.Members {
+			id, ok := demoNodeID(p.cfg.group, mem.ClientID)
+			a, isConsumer := mem.Assigned.AsConsumer()
+			if !ok || id >= len(p.perNode) || !isConsumer {
+				continue
+			}
+			for _, t := range a.Topics {
+				for _, part := range t.Partitions {
+					current[topicPartition{t.Topic, part}] = id
+				}
+			}
+		}
+	}
+	return current, members
 }
 
 // demoNodeID reads the node id out of a client id "<group>-node-<id>".
