@@ -89,6 +89,11 @@ type consumer struct {
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
+	// The poll goroutine's own: when run began, whether route.flowing was
+	// logged, and when the last fetch error was.
+	started      time.Time
+	flowing      bool
+	lastFetchErr time.Time
 }
 
 // newConsumer creates the route's group client; it joins on the first poll.
@@ -113,10 +118,13 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 // checked between polls: a quiet node keeps its membership (heartbeats run
 // on their own) but takes no records. It always leaves the client closed
 // with every handled record committed, as far as the broker allows.
+//
+// One record's way: poll fetches it, handleBatch gives it to the handler
+// and marks it once done, and the marks are committed by franz-go's
+// autocommit, at a revoke, or by close (stopcommit.go).
 func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 	defer c.close()
-	var lastErr time.Time
-	started, flowing := time.Now(), false
+	c.started = time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,52 +137,13 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 			return nil
 		default:
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, pollWait)
-		fetches := c.cl.PollRecords(pollCtx, maxPollRecords)
-		cancel()
-		now := time.Now()
-		c.health.polled(now)
-		if fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return
-			}
-			if c.auth.failed(err) != nil {
-				return
-			}
-			// A missing topic or a lost broker repeats on every poll:
-			// one line a second is enough to see it.
-			if now.Sub(lastErr) >= time.Second {
-				lastErr = now
-				c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-			}
-		})
-		// Rejected credentials do not heal by retrying: the node fails,
-		// and the supervisor's restart backoff paces the next attempt
-		// (which reads -sasl-password-file again).
-		if err := c.auth.failed(nil); err != nil {
-			c.cl.AllowRebalance()
+		fetches, err := c.poll(ctx)
+		if fetches == nil || err != nil {
 			return err
 		}
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
-			c.health.beginBatch(now)
-			done, err := c.h.handle(recs)
-			c.health.endBatch(time.Now())
-			c.cl.MarkCommitRecords(recs[:done]...)
-			c.handled.Add(int64(done))
-			// Per batch, so debug only: throughput measurements read the
-			// node's own timing from it (see pipe_bench_test.go).
-			c.log.Debug("app.batch", "records", len(recs), "done", done)
-			if !flowing {
-				// Once per start: how long a (re)started node took to
-				// handle its first records, joining included.
-				flowing = true
-				c.log.Info("route.flowing", "after_ms", ms(time.Since(started)), "records", done)
-			}
-			if err != nil {
+			if err := c.handleBatch(recs); err != nil {
 				c.cl.AllowRebalance()
 				return fmt.Errorf("handle records: %w", err)
 			}
@@ -183,6 +152,61 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		// exactly what was handled and nothing is handled twice locally.
 		c.cl.AllowRebalance()
 	}
+}
+
+// poll takes the next batch, at most pollWait. nil fetches mean the client
+// is closed; an error, that the node must fail (rejected credentials do not
+// heal by retrying: the supervisor's restart backoff paces the next attempt,
+// which reads -sasl-password-file again).
+func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
+	pollCtx, cancel := context.WithTimeout(ctx, pollWait)
+	fetches := c.cl.PollRecords(pollCtx, maxPollRecords)
+	cancel()
+	now := time.Now()
+	c.health.polled(now)
+	if fetches.IsClientClosed() {
+		return nil, nil
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		if c.auth.failed(err) != nil {
+			return
+		}
+		// A missing topic or a lost broker repeats on every poll: one
+		// line a second is enough to see it.
+		if now.Sub(c.lastFetchErr) >= time.Second {
+			c.lastFetchErr = now
+			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		}
+	})
+	if err := c.auth.failed(nil); err != nil {
+		c.cl.AllowRebalance()
+		return nil, err
+	}
+	return fetches, nil
+}
+
+// handleBatch runs recs through the handler and marks for commit the
+// prefix it reports done; what follows a failure is not marked, so it is
+// delivered again to whoever consumes the partition next.
+func (c *consumer) handleBatch(recs []*kgo.Record) error {
+	c.health.beginBatch(time.Now())
+	done, err := c.h.handle(recs)
+	c.health.endBatch(time.Now())
+	c.cl.MarkCommitRecords(recs[:done]...)
+	c.handled.Add(int64(done))
+	// Per batch, so debug only: throughput measurements read the node's
+	// own timing from it (see pipe_bench_test.go).
+	c.log.Debug("app.batch", "records", len(recs), "done", done)
+	if !c.flowing {
+		// Once per start: how long a (re)started node took to handle its
+		// first records, joining included.
+		c.flowing = true
+		c.log.Info("route.flowing", "after_ms", ms(time.Since(c.started)), "records", done)
+	}
+	return err
 }
 
 // kgoLogger routes franz-go's logs into slog at warn and above only: its
