@@ -177,8 +177,7 @@ func (n *nodeRun) reportHealthy() error {
 	for i, rr := range n.routes {
 		healths[i] = rr.health
 	}
-	supervisorPid = n.sup
-	n.rep = &reporter{fd: healthFd, cfg: n.cfg, healths: healths, extraRSS: n.cmds.rss}
+	n.rep = &reporter{fd: healthFd, cfg: n.cfg, supervisor: n.sup, healths: healths, extraRSS: n.cmds.rss}
 	return n.rep.write(statusHealthy)
 }
 
