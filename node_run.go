@@ -229,12 +229,7 @@ func (n *nodeRun) startConsumers() bool {
 		var err error
 		if rr.c, err = newConsumer(n.cfg, rr.r, n.id, rr.h, rr.health, rr.log); err != nil {
 			rr.log.Error("start consumer", "err", err)
-			for _, o := range n.routes {
-				if o.c != nil {
-					o.c.cancel()
-					o.c.cl.Close()
-				}
-			}
+			n.closeClients()
 			n.closeHandlers()
 			return false
 		}
@@ -246,6 +241,16 @@ func (n *nodeRun) startConsumers() bool {
 		rr.log.Info("route.started", "topics", rr.r.Topics, "client_id", rr.r.clientID(n.id), "instance_id", inst)
 	}
 	return true
+}
+
+// closeClients closes the clients made when the node cannot run.
+func (n *nodeRun) closeClients() {
+	for _, rr := range n.routes {
+		if rr.c != nil {
+			rr.c.cancel()
+			rr.c.cl.Close()
+		}
+	}
 }
 
 // startRoutes runs every route's poll loop in a goroutine of its own.
