@@ -77,20 +77,6 @@ func (m *manager) died(n *node, uptime time.Duration, now time.Time) {
 	n.restartAt = now.Add(n.delay)
 }
 
-// judgeStop notes how a node ended during the graceful stop, for the exit
-// code (finish): KILLed by us, or out of its own shutdown time
-// (nodeExitForced), is forced; exit 0 or TERM's default action is clean;
-// anything else is a failure.
-func (m *manager) judgeStop(n *node, st exitStatus) {
-	switch {
-	case n.killed, st.code == nodeExitForced:
-		m.forced = true
-	case st.code == nodeExitOK, st.signal == unix.SIGTERM:
-	default:
-		m.failed = true
-	}
-}
-
 // killAndReap KILLs n and reaps it, blocking (it is dying), where its death
 // cannot come back through the loop: a node whose pidfd could not be
 // watched, and the loop's own failure.

@@ -34,7 +34,7 @@ var managerCfg = config{
 type fakeProc struct {
 	node    int
 	pid     int
-	pidfd   int // an eventfd: readable once the process has died
+	pidfd   int // an eventfd, readable once the process has died; or /dev/null, which epoll refuses
 	report  int // write end of its health pipe; -1 once it died
 	signals []unix.Signal
 	exit    *exitStatus // how it ended; nil while it runs
@@ -50,6 +50,7 @@ type fakeSys struct {
 	byPidfd    map[int]*fakeProc
 	forkErr    error // when set, every spawn fails with it
 	ignoreTERM bool  // processes live on after TERM; else TERM makes them exit 0
+	unwatched  bool  // spawns hand out a pidfd that epoll refuses
 }
 
 // superSys is the seam the manager gets.
@@ -78,8 +79,13 @@ func (f *fakeSys) spawn(s spawnSpec) (pid, pidfd int, err error) {
 	if p.report, err = unix.FcntlInt(s.files[healthFd], unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		f.t.Fatalf("dup health pipe: %v", err)
 	}
-	if p.pidfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		f.t.Fatalf("eventfd: %v", err)
+	if f.unwatched {
+		p.pidfd, err = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	} else {
+		p.pidfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	}
+	if err != nil {
+		f.t.Fatalf("fake pidfd: %v", err)
 	}
 	f.procs = append(f.procs, p)
 	f.byPidfd[p.pidfd] = p
@@ -113,6 +119,9 @@ func (f *fakeSys) die(p *fakeProc, st exitStatus) {
 		f.t.Fatalf("close health pipe: %v", err)
 	}
 	p.report = -1
+	if f.unwatched {
+		return // nobody watches this pidfd
+	}
 	if _, err := unix.Write(p.pidfd, binary.NativeEndian.AppendUint64(nil, 1)); err != nil {
 		f.t.Fatalf("write eventfd: %v", err)
 	}
@@ -163,13 +172,17 @@ type managerHarness struct {
 // newManagerHarness builds a manager of n nodes the way newManager does,
 // without what would change the test process itself (subreaper, signal
 // handlers), and spawns every node as run does.
-func newManagerHarness(t *testing.T, nodes int, forkErr error) *managerHarness {
+// setup, when not nil, prepares the fakes before that first spawn.
+func newManagerHarness(t *testing.T, nodes int, setup func(*fakeSys)) *managerHarness {
 	t.Helper()
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := &fakeSys{t: t, clock: time.Unix(1_000_000, 0), byPidfd: map[int]*fakeProc{}, forkErr: forkErr}
+	sys := &fakeSys{t: t, clock: time.Unix(1_000_000, 0), byPidfd: map[int]*fakeProc{}}
+	if setup != nil {
+		setup(sys)
+	}
 	cfg := managerCfg
 	cfg.nodes = nodes
 	logs := &logRecorder{}
@@ -356,10 +369,10 @@ func (h *managerHarness) logged(msg string) []map[string]slog.Value {
 // shutdownTimeout 5 s, reportInterval 1 s).
 func TestManagerStateMachine(t *testing.T) {
 	for _, tc := range []struct {
-		doc     string
-		nodes   int
-		forkErr error
-		run     func(h *managerHarness)
+		doc   string
+		nodes int
+		setup func(*fakeSys) // before the nodes' first spawn
+		run   func(h *managerHarness)
 	}{
 		{
 			doc: "a crash restarts the node after nodeRestartTimeout; a crash soon after its start doubles the delay", nodes: 1,
@@ -475,7 +488,7 @@ func TestManagerStateMachine(t *testing.T) {
 			},
 		},
 		{
-			doc: "a stop ends the roll and restarts nothing; nodes that exit 0 give exit 0", nodes: 2,
+			doc: "a stop ends the roll and restarts nothing", nodes: 2,
 			run: func(h *managerHarness) {
 				h.sys.ignoreTERM = true
 				h.reportAll()
@@ -494,35 +507,6 @@ func TestManagerStateMachine(t *testing.T) {
 					h.t.Fatalf("spawns %d, %d during a stop, want 1 each", h.spawns(0), h.spawns(1))
 				}
 				h.wantExit(exitOK)
-			},
-		},
-		{
-			doc: "a node killed by TERM's default action during a stop gives exit 0", nodes: 1,
-			run: func(h *managerHarness) {
-				h.sys.ignoreTERM = true
-				h.signal(unix.SIGTERM)
-				h.exit(0, exitStatus{code: -1, signal: unix.SIGTERM})
-				h.wantExit(exitOK)
-			},
-		},
-		{
-			doc: "a node that ends the stop with an error gives exit 1", nodes: 2,
-			run: func(h *managerHarness) {
-				h.sys.ignoreTERM = true
-				h.signal(unix.SIGTERM)
-				h.exit(0, exitStatus{code: nodeExitOK})
-				h.exit(1, exitStatus{code: nodeExitError})
-				h.wantExit(exitFailure)
-			},
-		},
-		{
-			doc: "a node out of its own shutdown time (exit 2) gives exit 4", nodes: 2,
-			run: func(h *managerHarness) {
-				h.sys.ignoreTERM = true
-				h.signal(unix.SIGTERM)
-				h.exit(0, exitStatus{code: nodeExitForced})
-				h.exit(1, exitStatus{code: nodeExitError})
-				h.wantExit(exitForced)
 			},
 		},
 		{
@@ -551,7 +535,22 @@ func TestManagerStateMachine(t *testing.T) {
 			},
 		},
 		{
-			doc: "a failed fork is retried with backoff, logged once per step for the swarm", nodes: 2, forkErr: unix.EAGAIN,
+			doc: "a node whose pidfd cannot be watched is KILLed, reaped and restarted with backoff", nodes: 1,
+			setup: func(f *fakeSys) { f.unwatched = true },
+			run: func(h *managerHarness) {
+				p := h.proc(0)
+				if !p.reaped || len(p.signals) != 1 || p.signals[0] != unix.SIGKILL {
+					h.t.Fatalf("abandoned process: reaped %v, signals %v; want reaped after KILL", p.reaped, p.signals)
+				}
+				h.wantRestartIn(0, time.Second)
+				h.sys.unwatched = false
+				h.advance(time.Second)
+				h.wantState(0, nodeRunning)
+			},
+		},
+		{
+			doc: "a failed fork is retried with backoff, logged once per step for the swarm", nodes: 2,
+			setup: func(f *fakeSys) { f.forkErr = unix.EAGAIN },
 			run: func(h *managerHarness) {
 				h.wantRestartIn(0, time.Second)
 				h.wantRestartIn(1, time.Second)
@@ -583,7 +582,34 @@ func TestManagerStateMachine(t *testing.T) {
 		},
 	} {
 		t.Run(tc.doc, func(t *testing.T) {
-			tc.run(newManagerHarness(t, tc.nodes, tc.forkErr))
+			tc.run(newManagerHarness(t, tc.nodes, tc.setup))
+		})
+	}
+}
+
+// TestStopExitCode checks how the nodes' ends during a graceful stop make
+// the supervisor's exit code (README): 4 when some node had to be killed or
+// overran its own shutdown, else 1 when some node failed, else 0.
+func TestStopExitCode(t *testing.T) {
+	clean := exitStatus{code: nodeExitOK}
+	for _, tc := range []struct {
+		doc   string
+		exits []exitStatus // one per node, in order, after the TERM
+		want  int
+	}{
+		{"every node exits 0", []exitStatus{clean, clean}, exitOK},
+		{"TERM's default action is a clean end", []exitStatus{{code: -1, signal: unix.SIGTERM}, clean}, exitOK},
+		{"a node that exits with an error fails the stop", []exitStatus{clean, {code: nodeExitError}}, exitFailure},
+		{"a node killed by another signal fails the stop", []exitStatus{{code: -1, signal: unix.SIGSEGV}, clean}, exitFailure},
+		{"a node out of its own shutdown time is forced, over a failure", []exitStatus{{code: nodeExitForced}, {code: nodeExitError}}, exitForced},
+	} {
+		t.Run(tc.doc, func(t *testing.T) {
+			h := newManagerHarness(t, len(tc.exits), func(f *fakeSys) { f.ignoreTERM = true })
+			h.signal(unix.SIGTERM)
+			for id, st := range tc.exits {
+				h.exit(id, st)
+			}
+			h.wantExit(tc.want)
 		})
 	}
 }
