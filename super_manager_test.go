@@ -22,12 +22,17 @@ import (
 // that becomes readable when the process dies, so events and fds behave as
 // they do with real nodes. Nothing sleeps; time moves only when a test says.
 
-// managerCfg is the timing every case runs with.
-var managerCfg = config{
-	nodeRestartTimeout: time.Second,
-	nodeReportTimeout:  3 * time.Second,
-	shutdownTimeout:    5 * time.Second,
-	reportInterval:     time.Second,
+// managerConfig is the configuration every case runs with: n nodes and
+// round timings. Set field by field, so it does not depend on which part of
+// config holds each.
+func managerConfig(nodes int) *config {
+	cfg := &config{}
+	cfg.nodes = nodes
+	cfg.nodeRestartTimeout = time.Second
+	cfg.nodeReportTimeout = 3 * time.Second
+	cfg.shutdownTimeout = 5 * time.Second
+	cfg.reportInterval = time.Second
+	return cfg
 }
 
 // fakeProc is one node process as fakeSys plays it.
@@ -183,10 +188,8 @@ func newManagerHarness(t *testing.T, nodes int, setup func(*fakeSys)) *managerHa
 	if setup != nil {
 		setup(sys)
 	}
-	cfg := managerCfg
-	cfg.nodes = nodes
 	logs := &logRecorder{}
-	m := &manager{cfg: &cfg, log: slog.New(logs), exe: "swarm", epfd: epfd, buf: make([]byte, readChunk), sys: sys.superSys()}
+	m := &manager{cfg: managerConfig(nodes), log: slog.New(logs), exe: "swarm", epfd: epfd, buf: make([]byte, readChunk), sys: sys.superSys()}
 	for i := 0; i < nodes; i++ {
 		m.nodes = append(m.nodes, newNode(i))
 	}
