@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -304,7 +303,7 @@ func (m *manager) term(n *node, now time.Time) {
 	}
 	n.state = nodeStopping
 	n.killAt = now.Add(m.cfg.shutdownTimeout)
-	if err := m.send(n, unix.SIGTERM); err != nil {
+	if err := n.signal(m.sys.signal, unix.SIGTERM); err != nil {
 		m.log.Error("swarm.manager.term", "node", n.id, "node_pid", n.pid, "err", err)
 	}
 }
@@ -318,7 +317,7 @@ func (m *manager) kill(n *node, now time.Time) {
 	m.log.Warn("swarm.manager.terminating", "node", n.id, "node_pid", n.pid, "late_ms", late)
 	n.state = nodeStopping
 	n.killed = true
-	if err := m.send(n, unix.SIGKILL); err != nil {
+	if err := n.signal(m.sys.signal, unix.SIGKILL); err != nil {
 		m.log.Error("swarm.manager.kill", "node", n.id, "node_pid", n.pid, "err", err)
 	}
 }
@@ -402,15 +401,4 @@ func (m *manager) forkFailed(n *node, err error, now time.Time) {
 	m.log.Error("swarm.manager.fork_failed", "node", n.id, "err", err, "restart_in", n.delay,
 		"attempts", n.forkFailures, "failing_nodes", failing, "suppressed", f.suppressed)
 	*f = forkLog{err: msg, delay: n.delay, at: now}
-}
-
-// send sends sig to n through its pidfd: never by pid number.
-func (m *manager) send(n *node, sig unix.Signal) error {
-	if n.pidfd < 0 {
-		return errors.New("signal node: not running")
-	}
-	if err := m.sys.signal(n.pidfd, sig); err != nil {
-		return fmt.Errorf("signal node %d: %w", n.id, err)
-	}
-	return nil
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -110,9 +112,9 @@ func nodeEnv(base []string, id, nodes int, memLimitMiB int64, quiet bool, cpus i
 	return env
 }
 
-// start spawns the node with fork (superSys.spawn) and a fresh health pipe.
-// The supervisor's copy of the write end is closed at once, so EOF on the
-// read end means every writer is gone.
+// start spawns the node with a fresh health pipe. The supervisor's copy of
+// the write end is closed at once, so EOF on the read end means every
+// writer is gone. fork is superSys.spawn.
 func (n *node) start(fork func(spawnSpec) (pid, pidfd int, err error), exe string, args, env []string, now time.Time) error {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
@@ -167,6 +169,18 @@ func (n *node) readReports(buf []byte) (highest int, ok bool, garbage int, eof b
 		garbage += g
 	}
 	return highest, ok, garbage, false, nil
+}
+
+// signal sends sig through the pidfd with send (superSys.signal). Never by
+// pid number.
+func (n *node) signal(send func(pidfd int, sig unix.Signal) error, sig unix.Signal) error {
+	if n.pidfd < 0 {
+		return errors.New("signal node: not running")
+	}
+	if err := send(n.pidfd, sig); err != nil {
+		return fmt.Errorf("signal node %d: %w", n.id, err)
+	}
+	return nil
 }
 
 // nextDelay is the crash-loop backoff rule: the first death waits exactly

@@ -81,7 +81,7 @@ func (m *manager) died(n *node, uptime time.Duration, now time.Time) {
 // cannot come back through the loop: a node whose pidfd could not be
 // watched, and the loop's own failure.
 func (m *manager) killAndReap(n *node) error {
-	_ = m.send(n, unix.SIGKILL) // ESRCH is success; a bad pidfd fails the reap too
+	_ = n.signal(m.sys.signal, unix.SIGKILL) // ESRCH is success; a bad pidfd fails the reap too
 	err := m.sys.reapDying(n.pidfd)
 	unix.Close(n.pidfd)
 	n.pidfd = -1

@@ -53,7 +53,7 @@ func (m *manager) signalNode(n *node, sig unix.Signal) {
 		n.deferred = append(n.deferred, sig)
 		return
 	}
-	if err := m.send(n, sig); err != nil {
+	if err := n.signal(m.sys.signal, sig); err != nil {
 		m.log.Error("forward signal", "node", n.id, "node_pid", n.pid, "signal", unix.SignalName(sig), "err", err)
 	}
 }
