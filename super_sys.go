@@ -9,13 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// superSys is everything the supervisor's state machine does to a node
-// process, plus its clock: start one, signal it, reap it, tell the time.
-// The manager acts on a node through nothing else, so a test can give it
-// fake processes and a fake clock and drive the loop's handlers in-process
+// superSys is what the supervisor's state machine does to node processes,
+// plus its clock: start one, signal it, reap it, tell the time. The
+// manager's rules reach processes only through it (PID 1's orphan reaping
+// and the RSS read for -http stay outside), so a test can give the manager
+// fake processes and a fake clock and drive its loop in-process
 // (super_manager_test.go), the way tableflip's struct of functions is its
-// test seam. Reports still travel through a real pipe: the node writes to
-// fd 3 of the spawn, wherever that is.
+// test seam. Reports still travel through a real pipe: spawnSpec's fd 3
+// (healthFd) is its write end, whoever holds it.
 type superSys struct {
 	now    func() time.Time
 	spawn  func(spawnSpec) (pid, pidfd int, err error)
