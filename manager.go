@@ -3,11 +3,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,11 +34,11 @@ type manager struct {
 	buf   []byte
 
 	quiet    bool
-	stopping bool // graceful stop in progress: no restarts, no health stops
-	forced   bool // some node had to be killed (or overran its own shutdown)
-	failed   bool // some node ended the shutdown with an error
-	roll     []int
-	rollWait int // node id whose replacement must report healthy, or -1
+	stopping bool     // graceful stop in progress: no restarts, no health stops
+	forced   bool     // some node had to be killed (or overran its own shutdown)
+	failed   bool     // some node ended the shutdown with an error
+	roll     roll     // super_roll.go
+	sys      superSys // the processes and the clock: hostSys but in tests
 
 	pid           int
 	board         statusBoard
@@ -66,7 +64,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn 
 	}
 	m := &manager{
 		cfg: cfg, log: log, exe: exe, args: args, env: os.Environ(), cpus: availableCPUs(),
-		epfd: epfd, buf: make([]byte, readChunk), rollWait: -1, pid: os.Getpid(),
+		epfd: epfd, buf: make([]byte, readChunk), sys: hostSys, pid: os.Getpid(),
 	}
 	if cfg.httpAddr != "" {
 		m.heartbeat, m.serving = httpHeartbeat, true
@@ -119,38 +117,46 @@ func (m *manager) unwatchClose(fd int) {
 // the supervisor's exit code.
 func (m *manager) run() int {
 	m.log.Info("app.supervising", "nodes", m.cfg.nodes, "group", m.cfg.routeGroups(), "topics", m.cfg.routeTopics(), "routes", len(m.cfg.routes))
-	now := time.Now()
+	now := m.sys.now()
 	for _, n := range m.nodes {
 		m.spawn(n, now)
 	}
 	events := make([]unix.EpollEvent, 2*len(m.nodes)+1)
-	for {
-		if m.stopping && m.allDown() {
-			return m.finish()
-		}
-		now := time.Now()
+	for !m.stopped() {
+		now := m.sys.now()
 		if m.serving {
 			m.publish(now)
 		}
-		timeout := m.timeout(now)
-		k, err := unix.EpollWait(m.epfd, events, timeout)
+		k, err := unix.EpollWait(m.epfd, events, m.timeout(now))
 		if err == unix.EINTR {
 			continue // the timeout is recomputed from the clock
 		}
 		if err != nil {
 			m.log.Error("epoll_wait", "err", err)
 			m.killEverything()
-			return 1
+			return exitFailure
 		}
-		now = time.Now()
-		for _, ev := range events[:k] {
-			m.dispatch(ev.Fd, now)
-		}
-		if m.reapPending {
-			m.reapOrphans(time.Now())
-		}
-		m.fireDeadlines(time.Now())
+		m.turn(events[:k])
 	}
+	return m.finish()
+}
+
+// turn handles what one epoll_wait returned, then what came due meanwhile:
+// orphans left to reap, and every deadline that has passed.
+func (m *manager) turn(events []unix.EpollEvent) {
+	now := m.sys.now()
+	for _, ev := range events {
+		m.dispatch(ev.Fd, now)
+	}
+	if m.reapPending {
+		m.reapOrphans()
+	}
+	m.fireDeadlines(m.sys.now())
+}
+
+// stopped says whether a graceful stop has completed: every node is down.
+func (m *manager) stopped() bool {
+	return m.stopping && m.allDown()
 }
 
 // allDown says whether no node process exists any more.
@@ -237,142 +243,13 @@ func (m *manager) dispatch(token int32, now time.Time) {
 	n := m.nodes[id]
 	if token == pidfdToken(id) {
 		if n.pidfd >= 0 {
-			m.onExit(n, now)
+			m.onExit(n)
 		}
 		return
 	}
 	if n.pipe >= 0 {
 		m.onReadable(n, now)
 	}
-}
-
-// onReadable takes the node's reports. The highest status wins; one bad
-// report is enough to stop a node.
-func (m *manager) onReadable(n *node, now time.Time) {
-	highest, ok, garbage, eof, err := n.readReports(m.buf)
-	if garbage > 0 {
-		before := n.garbage
-		n.garbage += garbage
-		// Log the first garbage and then at powers of two: a flood of
-		// garbage must not become a flood of log lines.
-		if before == 0 || bitsLen(before) != bitsLen(n.garbage) {
-			m.log.Warn("swarm.manager.garbage", "node", n.id, "node_pid", n.pid, "garbage_lines", n.garbage)
-		}
-	}
-	if err != nil {
-		m.log.Error("read health pipe", "node", n.id, "node_pid", n.pid, "err", err)
-		eof = true
-	}
-	if eof {
-		// Level-triggered EPOLLHUP would fire forever: stop watching. The
-		// pidfd still tells us when the node is gone; a node that closed
-		// its pipe but lives on will miss its report deadline.
-		m.unwatchClose(n.pipe)
-		n.pipe = -1
-	}
-	if !ok {
-		return
-	}
-	n.status = max(n.status, highest)
-	if n.state != nodeRunning || n.exited {
-		// A stopping node's reports, or a dead node's last words: kept
-		// for /status, acted on never (no TERM to a zombie, no roll step).
-		return
-	}
-	n.lastReport = now
-	// Safe to read by pid: a node is reaped only by this loop, so its pid
-	// cannot have been reused yet.
-	if m.serving {
-		if rss, err := rssOf("/proc/" + strconv.Itoa(n.pid) + "/status"); err == nil {
-			n.rss = rss
-		}
-	}
-	if !n.reported {
-		n.reported = true
-		m.log.Info("swarm.manager.first_report", "node", n.id, "node_pid", n.pid, "status", highest, "after_ms", now.Sub(n.startedAt).Milliseconds())
-		for _, sig := range n.deferred {
-			m.signalNode(n, sig)
-		}
-		n.deferred = n.deferred[:0]
-	}
-	if highest > statusHealthy && !m.stopping {
-		m.stopNode(n, highest, now)
-		return
-	}
-	// The roll moves on once the replacement has stayed healthy for a whole
-	// report interval: its very first report is written before its
-	// handlers and Kafka clients exist, so it proves only that it started.
-	if highest == statusHealthy && n.id == m.rollWait && now.Sub(n.startedAt) >= m.cfg.reportInterval {
-		m.rollWait = -1
-		if len(m.roll) == 0 {
-			m.log.Info("swarm.manager.rolling_restart_done")
-		}
-	}
-	m.rollNext(now)
-}
-
-// bitsLen is the bit length of v: it changes at every power of two.
-func bitsLen(v int) int {
-	l := 0
-	for ; v > 0; v >>= 1 {
-		l++
-	}
-	return l
-}
-
-// onExit reaps a node whose pidfd became readable and schedules its restart.
-func (m *manager) onExit(n *node, now time.Time) {
-	st, done, err := reap(n.pidfd)
-	if err != nil {
-		// The pidfd said the process ended but its status is lost: still a
-		// death, of unknown cause, so it is restarted like any other.
-		m.log.Error("reap node", "node", n.id, "node_pid", n.pid, "err", err)
-		st = exitStatus{code: -1}
-	} else if !done {
-		return // spurious wakeup; the pidfd fires again at the real exit
-	}
-	// The reap is the moment of death for the books (uptime, restart
-	// due): now may be the start of a turn that did other work first.
-	now = time.Now()
-	if n.pipe >= 0 {
-		n.exited = true
-		m.onReadable(n, now) // the node's last words
-		n.exited = false
-	}
-	if n.pipe >= 0 {
-		m.unwatchClose(n.pipe)
-		n.pipe = -1
-	}
-	m.unwatchClose(n.pidfd)
-	n.pidfd = -1
-	n.lastExit = st
-	wasStopping := n.state == nodeStopping
-	n.state = nodeDown
-	n.deaths++
-	uptime := now.Sub(n.startedAt)
-	if m.stopping {
-		switch {
-		case n.killed, st.code == 2:
-			m.forced = true
-		case st.code == 0, st.signal == unix.SIGTERM:
-		default:
-			m.failed = true
-		}
-		m.log.Info("swarm.node.exited", "node", n.id, "node_pid", n.pid, "exit", st.String(), "uptime", uptime.Round(time.Millisecond))
-		return
-	}
-	if n.rolling {
-		n.delay = 0
-	} else {
-		n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, uptime, n.deaths)
-	}
-	n.restartAt = now.Add(n.delay)
-	level := slog.LevelWarn
-	if wasStopping {
-		level = slog.LevelInfo
-	}
-	m.log.Log(context.Background(), level, "swarm.node.exited", "node", n.id, "node_pid", n.pid, "exit", st.String(),
-		"uptime", uptime.Round(time.Millisecond), "restart_in", n.delay)
 }
 
 // fireDeadlines acts on every deadline that has passed.
@@ -426,7 +303,7 @@ func (m *manager) term(n *node, now time.Time) {
 	}
 	n.state = nodeStopping
 	n.killAt = now.Add(m.cfg.shutdownTimeout)
-	if err := n.signal(unix.SIGTERM); err != nil {
+	if err := n.signal(m.sys.signal, unix.SIGTERM); err != nil {
 		m.log.Error("swarm.manager.term", "node", n.id, "node_pid", n.pid, "err", err)
 	}
 }
@@ -440,7 +317,7 @@ func (m *manager) kill(n *node, now time.Time) {
 	m.log.Warn("swarm.manager.terminating", "node", n.id, "node_pid", n.pid, "late_ms", late)
 	n.state = nodeStopping
 	n.killed = true
-	if err := n.signal(unix.SIGKILL); err != nil {
+	if err := n.signal(m.sys.signal, unix.SIGKILL); err != nil {
 		m.log.Error("swarm.manager.kill", "node", n.id, "node_pid", n.pid, "err", err)
 	}
 }
@@ -462,13 +339,11 @@ func (m *manager) spawn(n *node, now time.Time) {
 		env = append(env, nodeRoutesEnv+"="+m.cfg.routeJSON[n.id])
 	}
 	ranBefore := n.pid != 0 // a node that never ran is not restarted by its first start
-	if err := n.start(m.exe, m.args, env, now); err != nil {
+	if err := n.start(m.sys.spawn, m.exe, m.args, env, now); err != nil {
 		// Treated like a death at once, so the backoff keeps a failing
 		// fork (EAGAIN, EMFILE, ENOMEM) from spinning.
-		n.deaths++
 		n.forkFailures++
-		n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, 0, n.deaths)
-		n.restartAt = now.Add(n.delay)
+		m.died(n, 0, now)
 		m.forkFailed(n, err, now)
 		return
 	}
@@ -526,148 +401,4 @@ func (m *manager) forkFailed(n *node, err error, now time.Time) {
 	m.log.Error("swarm.manager.fork_failed", "node", n.id, "err", err, "restart_in", n.delay,
 		"attempts", n.forkFailures, "failing_nodes", failing, "suppressed", f.suppressed)
 	*f = forkLog{err: msg, delay: n.delay, at: now}
-}
-
-// abandonStart kills and reaps a node that was spawned but cannot be
-// supervised, and schedules its restart like any death.
-func (m *manager) abandonStart(n *node, now time.Time) {
-	_ = n.signal(unix.SIGKILL)
-	var info siginfoChld
-	if err := waitidPidfd(n.pidfd, &info, unix.WEXITED); err != nil {
-		m.log.Error("reap abandoned node", "node", n.id, "node_pid", n.pid, "err", err)
-	}
-	unix.Close(n.pidfd)
-	n.pidfd = -1
-	if n.pipe >= 0 {
-		unix.Close(n.pipe)
-		n.pipe = -1
-	}
-	n.state = nodeDown
-	n.deaths++
-	n.delay = nextDelay(m.cfg.nodeRestartTimeout, n.delay, 0, n.deaths)
-	n.restartAt = now.Add(n.delay)
-}
-
-// signalNode delivers sig, or holds TSTP and TTIN back until the node has
-// reported once: before its handlers are installed, their default action
-// would stop the process.
-func (m *manager) signalNode(n *node, sig unix.Signal) {
-	if n.pidfd < 0 {
-		return
-	}
-	if !n.reported && (sig == unix.SIGTSTP || sig == unix.SIGTTIN) {
-		n.deferred = append(n.deferred, sig)
-		return
-	}
-	if err := n.signal(sig); err != nil {
-		m.log.Error("forward signal", "node", n.id, "node_pid", n.pid, "signal", unix.SignalName(sig), "err", err)
-	}
-}
-
-// onSignal applies one supervisor signal (see the README's signal table).
-func (m *manager) onSignal(sig unix.Signal, now time.Time) {
-	if sig != unix.SIGCHLD { // as PID 1 every orphan's death is one: not news
-		m.log.Info("process.notice_signal", "signal", unix.SignalName(sig))
-	}
-	switch sig {
-	case unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
-		if m.stopping {
-			// A second stop signal: KILL now. Each KILLed node counts as
-			// forced when its pidfd reports the death, so the exit is 4.
-			for _, n := range m.nodes {
-				if n.state != nodeDown && !n.killed {
-					m.kill(n, now)
-				}
-			}
-			return
-		}
-		m.stopping = true
-		m.log.Info("app.stopping", "shutdown_timeout", m.cfg.shutdownTimeout)
-		for _, n := range m.nodes {
-			m.term(n, now)
-		}
-	case unix.SIGTSTP:
-		m.quiet = true
-		m.log.Info("app.quiet")
-		for _, n := range m.nodes {
-			m.signalNode(n, sig)
-		}
-	case unix.SIGTTIN:
-		// From a goroutine: a dump can be megabytes, and the loop must
-		// not wait on a slow stderr reader meanwhile.
-		go writeDump(fmt.Sprintf("swarm supervisor %d", os.Getpid()))
-		for _, n := range m.nodes {
-			m.signalNode(n, sig)
-		}
-	case unix.SIGCHLD:
-		m.reapOrphans(now)
-	case unix.SIGHUP:
-		if m.stopping {
-			return
-		}
-		// A HUP during a roll starts the roll over; the node being
-		// restarted right now is fresh already and is left out.
-		m.log.Info("swarm.manager.rolling_restart", "nodes", len(m.nodes), "restarted_roll", m.rollWait >= 0 || len(m.roll) > 0)
-		m.roll = m.roll[:0]
-		for _, n := range m.nodes {
-			if n.id != m.rollWait {
-				m.roll = append(m.roll, n.id)
-			}
-		}
-		m.rollNext(now)
-	}
-}
-
-// rollNext stops the next node of a rolling restart, but only while every
-// node is running and has reported: so at most one node is ever down,
-// whether the roll took it down or it died on its own. The stopped node's
-// replacement is spawned at once; the roll moves on when that replacement
-// reports healthy (onReadable calls back here after every report). A
-// replacement that never becomes healthy holds the roll, on purpose.
-func (m *manager) rollNext(now time.Time) {
-	if m.stopping || m.rollWait >= 0 || len(m.roll) == 0 {
-		return
-	}
-	for _, n := range m.nodes {
-		if n.state != nodeRunning || !n.reported {
-			return
-		}
-	}
-	n := m.nodes[m.roll[0]]
-	m.roll = m.roll[1:]
-	n.rolling = true
-	m.rollWait = n.id
-	m.log.Info("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", statusHealthy, "reason", "rolling restart")
-	m.term(n, now)
-}
-
-// finish ends a graceful stop and picks the exit code.
-func (m *manager) finish() int {
-	m.sweepAdopted() // reaper.go
-	m.sigs.stop()
-	code := 0
-	switch {
-	case m.forced:
-		code = 4
-	case m.failed:
-		code = 1
-	}
-	m.log.Info("app.stopped", "exit_code", code, "orphans_reaped", m.orphansReaped)
-	return code
-}
-
-// killEverything is the last resort when the loop itself broke: KILL every
-// node and reap it, blocking, so no node outlives its supervisor.
-func (m *manager) killEverything() {
-	for _, n := range m.nodes {
-		if n.pidfd < 0 {
-			continue
-		}
-		_ = n.signal(unix.SIGKILL)
-		var info siginfoChld
-		_ = waitidPidfd(n.pidfd, &info, unix.WEXITED)
-		unix.Close(n.pidfd)
-		n.pidfd = -1
-	}
-	m.sweepAdopted() // reaper.go
 }

@@ -49,7 +49,6 @@ type node struct {
 	startedAt  time.Time
 	lastReport time.Time // when the supervisor last read a valid status
 	reported   bool      // a valid status arrived since this start
-	exited     bool      // its pidfd said it died; draining its last reports
 	status     int       // highest status seen since this start
 	parser     healthParser
 	garbage    int   // garbage lines since this start
@@ -65,7 +64,6 @@ type node struct {
 	forkFailures int
 	lastExit     exitStatus
 	deferred     []unix.Signal // signals held back until the node has reported once
-	rolling      bool          // stopped by a rolling restart: come back at once
 }
 
 // newNode is node id before its first start.
@@ -116,13 +114,13 @@ func nodeEnv(base []string, id, nodes int, memLimitMiB int64, quiet bool, cpus i
 
 // start spawns the node with a fresh health pipe. The supervisor's copy of
 // the write end is closed at once, so EOF on the read end means every
-// writer is gone.
-func (n *node) start(exe string, args, env []string, now time.Time) error {
+// writer is gone. fork is superSys.spawn.
+func (n *node) start(fork func(spawnSpec) (pid, pidfd int, err error), exe string, args, env []string, now time.Time) error {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return os.NewSyscallError("pipe2", err)
 	}
-	pid, pidfd, err := spawn(spawnSpec{
+	pid, pidfd, err := fork(spawnSpec{
 		path:  exe,
 		argv:  append([]string{nodeTitle(n.id)}, args...), // procname.go
 		env:   env,
@@ -139,7 +137,7 @@ func (n *node) start(exe string, args, env []string, now time.Time) error {
 	n.pid, n.pidfd, n.pipe = pid, pidfd, p[0]
 	n.state = nodeRunning
 	n.startedAt, n.lastReport = now, now
-	n.reported, n.status, n.garbage, n.killed, n.rolling = false, statusHealthy, 0, false, false
+	n.reported, n.status, n.garbage, n.killed = false, statusHealthy, 0, false
 	n.parser = healthParser{}
 	n.restartAt, n.killAt = time.Time{}, time.Time{}
 	n.deferred = n.deferred[:0]
@@ -173,12 +171,13 @@ func (n *node) readReports(buf []byte) (highest int, ok bool, garbage int, eof b
 	return highest, ok, garbage, false, nil
 }
 
-// signal sends sig through the pidfd. Never by pid number.
-func (n *node) signal(sig unix.Signal) error {
+// signal sends sig through the pidfd with send (superSys.signal). Never by
+// pid number.
+func (n *node) signal(send func(pidfd int, sig unix.Signal) error, sig unix.Signal) error {
 	if n.pidfd < 0 {
 		return errors.New("signal node: not running")
 	}
-	if err := sendSignal(n.pidfd, sig); err != nil {
+	if err := send(n.pidfd, sig); err != nil {
 		return fmt.Errorf("signal node %d: %w", n.id, err)
 	}
 	return nil

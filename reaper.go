@@ -58,8 +58,8 @@ func setChildSubreaper() error {
 
 // reapOrphans runs on SIGCHLD: it reaps exited children that are not nodes,
 // then kills the live ones.
-func (m *manager) reapOrphans(now time.Time) {
-	if m.reapZombies(now) {
+func (m *manager) reapOrphans() {
+	if m.reapZombies() {
 		m.killAdopted()
 	}
 }
@@ -70,7 +70,7 @@ func (m *manager) reapOrphans(now time.Time) {
 // zombie's pid cannot be reused until it is reaped, so a peeked pid that
 // equals a tracked node's pid is that node. false: stopped at the cap,
 // more next turn.
-func (m *manager) reapZombies(now time.Time) bool {
+func (m *manager) reapZombies() bool {
 	m.reapPending = false
 	for i := 0; i < maxReapsPerSignal; i++ {
 		var info siginfoChld
@@ -89,7 +89,7 @@ func (m *manager) reapZombies(now time.Time) bool {
 		if n := m.nodeByPid(pid); n != nil {
 			// Our own node: reap it through its pidfd, now, so the peek
 			// moves on to the next zombie.
-			m.onExit(n, now)
+			m.onExit(n)
 			continue
 		}
 		var ws unix.WaitStatus
@@ -173,7 +173,7 @@ func (m *manager) sweepAdopted() {
 	}
 	m.adopted.killed += killed
 	for m.reapPending = true; m.reapPending; {
-		m.reapZombies(time.Now())
+		m.reapZombies()
 	}
 	if killed > 0 || left > 0 {
 		m.log.Warn("swarm.manager.killed_adopted", "killed", killed, "still_alive", left, "killed_total", m.adopted.killed)

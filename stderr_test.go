@@ -310,7 +310,7 @@ func TestLateLoopReadsWaitingReport(t *testing.T) {
 			n.startedAt, n.lastReport, n.reported = now.Add(-20*time.Second), now.Add(-15*time.Second), true
 			m := &manager{
 				cfg: &config{nodeReportTimeout: time.Second, shutdownTimeout: time.Second, reportInterval: time.Second},
-				log: slog.New(slog.DiscardHandler), epfd: epfd, buf: make([]byte, readChunk), rollWait: -1,
+				log: slog.New(slog.DiscardHandler), epfd: epfd, buf: make([]byte, readChunk), sys: hostSys,
 				nodes: []*node{n},
 			}
 			m.fireDeadlines(now) // 14 s past the report deadline
