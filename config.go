@@ -325,12 +325,6 @@ func parseConfigRoutes(args []string, getenv func(string) string, routesJSON str
 	return cfg, nil
 }
 
-// envName maps a flag name to its environment variable: node-report-timeout
-// becomes SWARM_NODE_REPORT_TIMEOUT.
-func envName(flagName string) string {
-	return "SWARM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // splitList splits a comma list, trimming blanks and dropping empties.
 func splitList(s string) []string {
 	var out []string

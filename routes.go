@@ -34,11 +34,6 @@ import (
 	"unicode/utf8"
 )
 
-// nodeRoutesEnv carries a node's resolved routes (nodeRoutes as JSON) from
-// the supervisor to the node. Only nodes read it; nodeEnv replaces any
-// value inherited from the supervisor's own environment.
-const nodeRoutesEnv = "SWARM_NODE_ROUTES"
-
 // maxEnvString is MAX_ARG_STRLEN: the kernel's limit on one environment
 // string ("NAME=value" and its NUL), which SWARM_NODE_ROUTES must fit.
 const maxEnvString = 128 << 10
