@@ -10,7 +10,7 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,26 +171,6 @@ func flagParseError(msg string) string {
 	return oneLine(msg)
 }
 
-// checkHandler checks a built-in handler spec. A spec longer than any
-// valid one is refused here, so newHandler's error, which quotes the whole
-// spec, is only ever about a short one.
-func checkHandler(spec string) error {
-	if len(spec) > maxValueBytes {
-		return fmt.Errorf("unknown handler %q (want print, discard or burn=N)", clipped(spec))
-	}
-	_, err := newHandler(spec, io.Discard)
-	return err
-}
-
-// lookPathText is exec.LookPath's error with the program name clipped.
-func lookPathText(err error) string {
-	var ee *exec.Error
-	if errors.As(err, &ee) {
-		return fmt.Sprintf("%q: %s", clipped(ee.Name), pathErrText(ee.Err))
-	}
-	return fmt.Sprint(clipped(err.Error()))
-}
-
 // newFlagSet binds every flag to cfg. It is used by parseConfig and by usage
 // so the help text and the parser cannot drift apart.
 func newFlagSet(cfg *config) *flag.FlagSet {
@@ -345,12 +325,38 @@ func (c *config) validate() error {
 			return err
 		}
 	}
+	for _, check := range []func() error{
+		c.checkNodes, c.checkDurations, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
+		c.checkChoices, c.auth.load, c.checkDemo,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if c.demo {
+		if names := c.filterNames(); len(names) > 0 {
+			return flagErrorf(names[0], "does not apply to -demo, which runs its own topic")
+		}
+		// The demo's route is the flag route with the demo's choices.
+		demoDefaults(c)
+	}
+	return c.resolveRoutes()
+}
+
+// checkNodes checks the node count.
+func (c *config) checkNodes() error {
 	if c.nodes < 1 {
 		return flagErrorf("nodes", "must be at least 1, got %d", c.nodes)
 	}
 	if c.nodes > 1024 {
 		return flagErrorf("nodes", "at most 1024 nodes on one host, got %d", c.nodes)
 	}
+	return nil
+}
+
+// checkDurations checks every duration flag by itself, then the ones that
+// must fit each other or a bound of Kafka or of the poll loop.
+func (c *config) checkDurations() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -390,122 +396,80 @@ func (c *config) validate() error {
 			flags: []string{"report-interval", "node-report-timeout"},
 		}
 	}
-	// The cap keeps memoryLimitMiB in bytes (and the node's GOMEMLIMIT,
-	// nine tenths of it) far from int64 overflow.
+	return nil
+}
+
+// checkMemoryLimit caps -memory-limit, which keeps it in bytes (and the
+// node's GOMEMLIMIT, nine tenths of it) far from int64 overflow.
+func (c *config) checkMemoryLimit() error {
 	if c.memoryLimitMiB < 0 || c.memoryLimitMiB > maxMemoryLimitMiB {
 		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB up to %d (1 PiB), got %d", maxMemoryLimitMiB, c.memoryLimitMiB)
 	}
-	if !c.demo {
-		// Only the flag route needs -topics: a file's routes name their
-		// own, and a node gets its routes from its supervisor.
-		if len(c.topics) == 0 && c.configFile == "" && c.nodeRoutes == "" {
-			return flagErrorf("topics", "at least one topic is required")
-		}
-		if len(c.bootstrap) == 0 {
-			return flagErrorf("bootstrap", "at least one host:port is required")
-		}
-		for _, b := range c.bootstrap {
-			if err := checkHostPort(b); err != nil {
-				return flagErrorf("bootstrap", "%q: %v", clipped(b), err)
-			}
+	return nil
+}
+
+// checkBrokers checks -bootstrap, which the demo without it does not use.
+func (c *config) checkBrokers() error {
+	if c.demo {
+		return nil
+	}
+	if len(c.bootstrap) == 0 {
+		return flagErrorf("bootstrap", "at least one host:port is required")
+	}
+	for _, b := range c.bootstrap {
+		if err := checkHostPort(b); err != nil {
+			return flagErrorf("bootstrap", "%q: %v", clipped(b), err)
 		}
 	}
-	if c.httpAddr != "" {
-		if _, port, err := net.SplitHostPort(c.httpAddr); err != nil {
-			return flagErrorf("http", "want [host]:port, got %q", clipped(c.httpAddr))
-		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return flagErrorf("http", "port %q is not a number from 0 to 65535", clipped(port))
-		}
+	return nil
+}
+
+// checkHTTP checks -http: empty (off), or [host]:port.
+func (c *config) checkHTTP() error {
+	if c.httpAddr == "" {
+		return nil
 	}
-	if strings.TrimSpace(c.group) == "" {
-		return flagErrorf("group", "must not be empty")
+	if _, port, err := net.SplitHostPort(c.httpAddr); err != nil {
+		return flagErrorf("http", "want [host]:port, got %q", clipped(c.httpAddr))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return flagErrorf("http", "port %q is not a number from 0 to 65535", clipped(port))
 	}
+	return nil
+}
+
+// checkChoices checks the flags that take one of a few words, and the
+// static membership prefix.
+func (c *config) checkChoices() error {
 	if strings.ContainsAny(c.instanceID, " \t\n") {
 		return flagErrorf("instance-id", "must not contain white space, got %q", clipped(c.instanceID))
 	}
-	switch c.balancer {
-	case "cooperative-sticky", "range", "sticky", "roundrobin":
-	default:
-		return flagErrorf("balancer", "must be range, roundrobin, cooperative-sticky or sticky, got %q", clipped(c.balancer))
-	}
-	switch c.groupProtocol {
-	case "classic", "consumer":
-	default:
-		return flagErrorf("group-protocol", "must be classic or consumer, got %q", clipped(c.groupProtocol))
-	}
-	switch c.initialOffset {
-	case "earliest", "latest":
-	default:
-		return flagErrorf("initial-offset", "must be earliest or latest, got %q", clipped(c.initialOffset))
-	}
-	switch c.logFormat {
-	case "text", "json":
-	default:
-		return flagErrorf("log-format", "must be text or json, got %q", clipped(c.logFormat))
+	for _, f := range []struct {
+		name, value, want string
+		ok                []string
+	}{
+		{"balancer", c.balancer, "range, roundrobin, cooperative-sticky or sticky", []string{"cooperative-sticky", "range", "sticky", "roundrobin"}},
+		{"group-protocol", c.groupProtocol, "classic or consumer", []string{"classic", "consumer"}},
+		{"initial-offset", c.initialOffset, "earliest or latest", []string{"earliest", "latest"}},
+		{"log-format", c.logFormat, "text or json", []string{"text", "json"}},
+	} {
+		if !slices.Contains(f.ok, f.value) {
+			return flagErrorf(f.name, "must be %s, got %q", f.want, clipped(f.value))
+		}
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return flagErrorf("log-level", "must be debug, info, warn or error, got %q", clipped(c.logLevel))
 	}
-	if err := checkHandler(c.handler); err != nil {
-		return flagErrorf("handler", "%v", err)
-	}
-	if err := c.validateCommand(); err != nil {
-		return err
-	}
-	if err := c.auth.load(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// checkDemo checks the demo's own flags (-demo-records is checked even
+// without -demo, as a value no run could use).
+func (c *config) checkDemo() error {
 	if c.demo && !c.given["bootstrap"] && (c.auth.tls || c.auth.mechanism != nil) {
 		return &usageError{msg: "-demo runs its own plaintext broker: TLS and SASL flags need -bootstrap", flags: []string{"demo"}}
 	}
 	if c.demoRecords < 1 || c.demoRecords > maxDemoRecords {
 		return flagErrorf("demo-records", "must be from 1 to %d (the demo broker holds them all in memory), got %d", maxDemoRecords, c.demoRecords)
-	}
-	if c.demo {
-		// The demo's route is made by runDemo (demoDefaults), then resolved.
-		if names := c.filterNames(); len(names) > 0 {
-			return flagErrorf(names[0], "does not apply to -demo, which runs its own topic")
-		}
-		return nil
-	}
-	return c.resolveRoutes()
-}
-
-// validateCommand checks the handler command and the flags that only mean
-// something with one. Giving both -handler and a command is an error rather
-// than a silent choice: one of the two would be ignored.
-func (c *config) validateCommand() error {
-	if len(c.command) == 0 {
-		for _, name := range []string{"codec", "output-topic", "dead-letter-topic"} {
-			if c.given[name] {
-				return flagErrorf(name, "only applies to a handler command (swarm [flags] -- CMD ARGS...)")
-			}
-		}
-		return nil
-	}
-	if c.given["handler"] {
-		return flagErrorf("handler", "a built-in handler and a command after -- exclude each other: give one")
-	}
-	if _, err := newCodec(c.codec); err != nil {
-		return flagErrorf("codec", "must be json or lines, got %q", clipped(c.codec))
-	}
-	// exec.LookPath is what starting it will do, so "not found" and "not
-	// executable" are caught here, before any node is spawned.
-	if _, err := exec.LookPath(c.command[0]); err != nil {
-		return usagef("handler command: %s", lookPathText(err))
-	}
-	for _, t := range []struct{ flag, topic string }{{"output-topic", c.outputTopic}, {"dead-letter-topic", c.deadLetterTopic}} {
-		if t.topic == "" {
-			continue
-		}
-		if strings.ContainsAny(t.topic, ", \t\n") {
-			return flagErrorf(t.flag, "one topic name, got %q", clipped(t.topic))
-		}
-		for _, in := range c.topics {
-			if in == t.topic {
-				return flagErrorf(t.flag, "%q is also consumed (-topics): every record would come back as input", clipped(t.topic))
-			}
-		}
 	}
 	return nil
 }
@@ -537,7 +501,7 @@ func (c *config) nodeArgs() []string {
 	// filtered), so ps shows what a node of a one-route swarm consumes and
 	// with which command; with -config there are only node-level flags.
 	var route []string
-	if c.configFile == "" {
+	if c.flagRouted() {
 		topics := c.topics
 		if len(c.routes) == 1 {
 			topics = c.routes[0].Topics
@@ -561,7 +525,7 @@ func (c *config) nodeArgs() []string {
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)
-	if c.configFile != "" {
+	if !c.flagRouted() {
 		return args
 	}
 	return append(args, c.handlerArgs()...)
