@@ -49,13 +49,8 @@ const (
 // manager's exit code. With -bootstrap given it uses that cluster instead
 // of starting its own broker.
 func runDemo(cfg *config) int {
-	demoDefaults(cfg)
-	// The demo's one route is the flag route with the demo's defaults;
-	// validate left it for now (no -config or filters with -demo).
-	if err := cfg.resolveRoutes(); err != nil {
-		fmt.Fprintf(os.Stderr, "swarm: %v (run swarm -h for usage)\n", err)
-		return exitUsage
-	}
+	// validate gave the demo its defaults (demoDefaults) and resolved its
+	// one route, the flag route with those defaults.
 	setup := trapDemoSetup()
 	defer setup.end()
 	fail := setup.fail

@@ -92,7 +92,7 @@ func testRecords(n int, first int64) []*kgo.Record {
 func TestExecHandlerBatchLargerThanWindow(t *testing.T) {
 	_, answer := handlerPrograms(t)
 	for _, codec := range []string{"json", "lines"} {
-		h, _ := startTestHandler(t, &config{codec: codec}, answer)
+		h, _ := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{codec: codec}}, answer)
 		for round := 0; round < 3; round++ {
 			recs := testRecords(3*inflightWindow+7, int64(round*10000))
 			if done, err := h.handle(recs); err != nil || done != len(recs) {
@@ -109,7 +109,7 @@ func TestExecHandlerBatchLargerThanWindow(t *testing.T) {
 // letter topic and count as done.
 func TestExecHandlerOutputsAndDeadLetters(t *testing.T) {
 	handler, _ := handlerPrograms(t)
-	h, p := startTestHandler(t, &config{outputTopic: "out", deadLetterTopic: "dlq"}, handler, "-answer=tag", "-fail-key=5,9")
+	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out", deadLetterTopic: "dlq"}}, handler, "-answer=tag", "-fail-key=5,9")
 	recs := testRecords(20, 0)
 	if done, err := h.handle(recs); err != nil || done != 20 {
 		t.Fatalf("done=%d err=%v, want 20", done, err)
@@ -138,7 +138,7 @@ func TestExecHandlerOutputsAndDeadLetters(t *testing.T) {
 // from it on is produced.
 func TestExecHandlerStopsAtFirstFailure(t *testing.T) {
 	handler, _ := handlerPrograms(t)
-	h, p := startTestHandler(t, &config{outputTopic: "out"}, handler, "-answer=tag", "-fail-key=5,9")
+	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out"}}, handler, "-answer=tag", "-fail-key=5,9")
 	done, err := h.handle(testRecords(20, 0))
 	if done != 5 || err == nil || !strings.Contains(err.Error(), "topic orders partition 0 offset 5") || !strings.Contains(err.Error(), "refused key 5") {
 		t.Fatalf("done=%d err=%v, want 5 and an error naming offset 5 and the handler's reason", done, err)
@@ -152,7 +152,7 @@ func TestExecHandlerStopsAtFirstFailure(t *testing.T) {
 // letter topic it stops the batch like any failure.
 func TestExecHandlerUnframeable(t *testing.T) {
 	handler, _ := handlerPrograms(t)
-	h, _ := startTestHandler(t, &config{codec: "lines"}, handler, "-codec=lines")
+	h, _ := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{codec: "lines"}}, handler, "-codec=lines")
 	recs := testRecords(6, 0)
 	recs[3].Value = []byte("two\nlines")
 	done, err := h.handle(recs)
@@ -168,7 +168,7 @@ func TestExecHandlerUnframeable(t *testing.T) {
 // A record whose output the broker refuses is not done, nor anything after.
 func TestExecHandlerOutputNotAcked(t *testing.T) {
 	handler, _ := handlerPrograms(t)
-	h, p := startTestHandler(t, &config{outputTopic: "out"}, handler, "-answer=tag")
+	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out"}}, handler, "-answer=tag")
 	p.failKey = "7"
 	done, err := h.handle(testRecords(12, 0))
 	if done != 7 || err == nil || !strings.Contains(err.Error(), "produce output of record topic orders partition 0 offset 7") {
@@ -224,7 +224,7 @@ func BenchmarkExecHandler(b *testing.B) {
 	_, answer := handlerPrograms(b)
 	for _, codec := range []string{"json", "lines"} {
 		b.Run(codec, func(b *testing.B) {
-			h, _ := startTestHandler(b, &config{codec: codec}, answer)
+			h, _ := startTestHandler(b, &config{flagRouteConfig: flagRouteConfig{codec: codec}}, answer)
 			recs := testRecords(500, 0)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

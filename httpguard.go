@@ -32,9 +32,6 @@ const (
 	httpWriteTimeout      = 10 * time.Second
 	httpIdleTimeout       = 30 * time.Second
 	httpMaxHeaderBytes    = 8 << 10
-	// httpIdleTimeoutEnv overrides httpIdleTimeout (a Go duration); meant
-	// for tests, which cannot wait 30 s to see an idle connection closed.
-	httpIdleTimeoutEnv = "SWARM_HTTP_IDLE_TIMEOUT"
 	// httpErrorEvery: net/http's error lines (accept errors, TLS noise) are
 	// logged at most once per this period, with a count of the others.
 	httpErrorEvery = time.Second

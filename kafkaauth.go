@@ -36,11 +36,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// saslPasswordEnv is where the SASL password comes from when
-// -sasl-password-file is not given. It is not a flag's variable: there is
-// no -sasl-password flag, so the password cannot end up in argv.
-const saslPasswordEnv = "SWARM_SASL_PASSWORD"
-
 // kafkaAuth is the TLS and SASL part of the config: the flags as given, and
 // what load built from them.
 type kafkaAuth struct {

@@ -44,7 +44,7 @@ func run(args []string) int {
 	// on SIGPIPE for fds 1 and 2 unless the signal is being notified. Not
 	// signal.Ignore: a handler command would inherit SIG_IGN across exec.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
-	if os.Getenv("SWARM_NODE_ID") != "" && os.Getenv("SWARM_SUPERVISOR_PID") != "" {
+	if os.Getenv(nodeIDEnv) != "" && os.Getenv(supervisorPIDEnv) != "" {
 		// A node may wait a moment for its own log lines (its record
 		// path is allowed to; its health reporter never logs), so a line
 		// logged right before os.Exit is not lost.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -78,38 +76,6 @@ func newNode(id int) *node {
 // counts as their word on it.
 func availableCPUs() int {
 	return runtime.GOMAXPROCS(0)
-}
-
-// nodeEnv builds a node's environment: ours, minus stale swarm identity
-// variables, plus its identity and per-node runtime limits.
-func nodeEnv(base []string, id, nodes int, memLimitMiB int64, quiet bool, cpus int) []string {
-	env := make([]string, 0, len(base)+5)
-	userGOMAXPROCS, userGOMEMLIMIT := false, false
-	for _, kv := range base {
-		switch {
-		case strings.HasPrefix(kv, "SWARM_NODE_ID="), strings.HasPrefix(kv, "SWARM_SUPERVISOR_PID="),
-			strings.HasPrefix(kv, "SWARM_QUIET="), strings.HasPrefix(kv, nodeRoutesEnv+"="):
-			continue
-		case strings.HasPrefix(kv, "GOMAXPROCS="):
-			userGOMAXPROCS = true
-		case strings.HasPrefix(kv, "GOMEMLIMIT="):
-			userGOMEMLIMIT = true
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "SWARM_NODE_ID="+strconv.Itoa(id), "SWARM_SUPERVISOR_PID="+strconv.Itoa(os.Getpid()))
-	if quiet {
-		env = append(env, "SWARM_QUIET=1")
-	}
-	if !userGOMAXPROCS {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(1, cpus/nodes)))
-	}
-	if memLimitMiB > 0 && !userGOMEMLIMIT {
-		// 90 %: the Go runtime collects harder before the node crosses the
-		// limit it is judged by.
-		env = append(env, "GOMEMLIMIT="+strconv.FormatInt(memLimitMiB*1024*1024*9/10, 10))
-	}
-	return env
 }
 
 // start spawns the node with a fresh health pipe. The supervisor's copy of

@@ -65,7 +65,7 @@ func preflight(ctx context.Context, cfg *config) error {
 			if ok {
 				continue
 			}
-			if cfg.configFile == "" {
+			if r.Flags {
 				missing = append(missing, t)
 			} else {
 				missing = append(missing, fmt.Sprintf("%s (routes[%d])", clipped(t), r.Index))
@@ -74,7 +74,7 @@ func preflight(ctx context.Context, cfg *config) error {
 	}
 	if len(missing) > 0 {
 		// A wrong topic name is a configuration error: exit 2, like a bad flag.
-		if cfg.configFile == "" {
+		if cfg.flagRouted() {
 			return usagef("-topics: %s not found on %s", clipList(missing, ","), brokers)
 		}
 		return cfg.configErrorf("topics not found on %s: %s", brokers, joinSome(missing, len(missing), ", "))
@@ -83,9 +83,7 @@ func preflight(ctx context.Context, cfg *config) error {
 	// one would hold its batch until the produce times out, then fail and
 	// restart forever.
 	for _, r := range cfg.routes {
-		for _, t := range []struct{ flag, field, topic string }{
-			{"output-topic", "output_topic", r.OutputTopic}, {"dead-letter-topic", "dead_letter_topic", r.DeadLetterTopic},
-		} {
+		for _, t := range []struct{ field, topic string }{{"output_topic", r.OutputTopic}, {"dead_letter_topic", r.DeadLetterTopic}} {
 			if t.topic == "" {
 				continue
 			}
@@ -96,10 +94,7 @@ func preflight(ctx context.Context, cfg *config) error {
 			if ok {
 				continue
 			}
-			if cfg.configFile == "" {
-				return usagef("-%s: %s not found on %s", t.flag, clipped(t.topic), brokers)
-			}
-			return cfg.configErrorf("routes[%d]: %q: %s not found on %s", r.Index, t.field, clipped(t.topic), brokers)
+			return cfg.routeError(&r, fieldErrorf(t.field, "%s not found on %s", clipped(t.topic), brokers))
 		}
 	}
 	return nil

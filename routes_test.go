@@ -647,7 +647,7 @@ func TestNodeRoutesRoundTrip(t *testing.T) {
 // poll loop or one long batch in any route counts, and memory is the
 // node's with every handler's.
 func TestNodeStatusIsWorstOverRoutes(t *testing.T) {
-	cfg := &config{pollingTTL: time.Minute, consumingTTL: time.Minute, memoryLimitMiB: 10}
+	cfg := &config{healthConfig: healthConfig{pollingTTL: time.Minute, consumingTTL: time.Minute}, superConfig: superConfig{memoryLimitMiB: 10}}
 	now := time.Now()
 	healthy := func() *nodeHealth { h := &nodeHealth{}; h.polled(now); return h }
 	stalled := &nodeHealth{}

@@ -309,7 +309,7 @@ func TestLateLoopReadsWaitingReport(t *testing.T) {
 			n.state, n.pid, n.pidfd, n.pipe = nodeRunning, child.Process.Pid, pidfd, p[0]
 			n.startedAt, n.lastReport, n.reported = now.Add(-20*time.Second), now.Add(-15*time.Second), true
 			m := &manager{
-				cfg: &config{nodeReportTimeout: time.Second, shutdownTimeout: time.Second, reportInterval: time.Second},
+				cfg: &config{superConfig: superConfig{nodeReportTimeout: time.Second, shutdownTimeout: time.Second}, healthConfig: healthConfig{reportInterval: time.Second}},
 				log: slog.New(slog.DiscardHandler), epfd: epfd, buf: make([]byte, readChunk), sys: hostSys,
 				nodes: []*node{n},
 			}

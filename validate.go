@@ -1,0 +1,197 @@
+//go:build linux
+
+package main
+
+// Validation: every value that could only fail later, after processes were
+// spawned, is refused while parsing, with an error that names its flag.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Caps on numbers that are valid in form but absurd in size.
+const (
+	maxMemoryLimitMiB = 1 << 30 // 1 PiB
+	maxDemoRecords    = 10_000_000
+)
+
+// validate rejects every value that could only fail later, after processes
+// were spawned. Each error names the flag.
+func (c *config) validate() error {
+	if c.configFile != "" && c.nodeRoutes == "" {
+		// First: the file may set -nodes and -bootstrap, checked below.
+		if err := c.loadConfigFile(); err != nil {
+			return err
+		}
+	}
+	for _, check := range []func() error{
+		c.checkNodes, c.checkDurations, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
+		c.checkChoices, c.auth.load, c.checkDemo,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if c.demo {
+		if names := c.filterNames(); len(names) > 0 {
+			return flagErrorf(names[0], "does not apply to -demo, which runs its own topic")
+		}
+		// The demo's route is the flag route with the demo's choices.
+		demoDefaults(c)
+	}
+	return c.resolveRoutes()
+}
+
+// checkNodes checks the node count.
+func (c *config) checkNodes() error {
+	if c.nodes < 1 {
+		return flagErrorf("nodes", "must be at least 1, got %d", c.nodes)
+	}
+	if c.nodes > 1024 {
+		return flagErrorf("nodes", "at most 1024 nodes on one host, got %d", c.nodes)
+	}
+	return nil
+}
+
+// checkDurations checks every duration flag by itself, then the ones that
+// must fit each other or a bound of Kafka or of the poll loop.
+func (c *config) checkDurations() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		pos  bool
+	}{
+		{"session-timeout", c.sessionTimeout, true},
+		{"heartbeat-interval", c.heartbeatInterval, true},
+		{"report-interval", c.reportInterval, true},
+		{"node-report-timeout", c.nodeReportTimeout, true},
+		{"node-restart-timeout", c.nodeRestartTimeout, false},
+		{"shutdown-timeout", c.shutdownTimeout, true},
+		{"connect-timeout", c.connectTimeout, true},
+		{"polling-ttl", c.pollingTTL, true},
+		{"consuming-ttl", c.consumingTTL, true},
+	} {
+		if d.v < 0 || (d.pos && d.v == 0) {
+			return flagErrorf(d.name, "must be %s, got %s", map[bool]string{true: "positive", false: "zero or positive"}[d.pos], d.v)
+		}
+	}
+	// franz-go refuses session timeouts outside these bounds, and Kafka's
+	// protocol carries them as int32 milliseconds: catch it here, not as
+	// every node failing at start.
+	if c.sessionTimeout < 100*time.Millisecond || c.sessionTimeout > math.MaxInt32*time.Millisecond {
+		return flagErrorf("session-timeout", "must be from 100ms to %s, got %s", math.MaxInt32*time.Millisecond, c.sessionTimeout)
+	}
+	if err := c.checkGroupTiming(); err != nil {
+		return err
+	}
+	// An idle poll waits up to pollWait, so a shorter TTL would flag idle,
+	// healthy nodes as stalled.
+	if c.pollingTTL <= 2*pollWait {
+		return flagErrorf("polling-ttl", "must be above %s (an idle poll waits up to %s), got %s", 2*pollWait, pollWait, c.pollingTTL)
+	}
+	if c.reportInterval >= c.nodeReportTimeout {
+		return &usageError{
+			msg:   fmt.Sprintf("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout),
+			flags: []string{"report-interval", "node-report-timeout"},
+		}
+	}
+	return nil
+}
+
+// checkMemoryLimit caps -memory-limit, which keeps it in bytes (and the
+// node's GOMEMLIMIT, nine tenths of it) far from int64 overflow.
+func (c *config) checkMemoryLimit() error {
+	if c.memoryLimitMiB < 0 || c.memoryLimitMiB > maxMemoryLimitMiB {
+		return flagErrorf("memory-limit", "must be zero (off) or a number of MiB up to %d (1 PiB), got %d", maxMemoryLimitMiB, c.memoryLimitMiB)
+	}
+	return nil
+}
+
+// checkBrokers checks -bootstrap, which the demo without it does not use.
+func (c *config) checkBrokers() error {
+	if c.demo {
+		return nil
+	}
+	if len(c.bootstrap) == 0 {
+		return flagErrorf("bootstrap", "at least one host:port is required")
+	}
+	for _, b := range c.bootstrap {
+		if err := checkHostPort(b); err != nil {
+			return flagErrorf("bootstrap", "%q: %v", clipped(b), err)
+		}
+	}
+	return nil
+}
+
+// checkHTTP checks -http: empty (off), or [host]:port.
+func (c *config) checkHTTP() error {
+	if c.httpAddr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(c.httpAddr); err != nil {
+		return flagErrorf("http", "want [host]:port, got %q", clipped(c.httpAddr))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return flagErrorf("http", "port %q is not a number from 0 to 65535", clipped(port))
+	}
+	return nil
+}
+
+// checkChoices checks the flags that take one of a few words, and the
+// static membership prefix.
+func (c *config) checkChoices() error {
+	if strings.ContainsAny(c.instanceID, " \t\n") {
+		return flagErrorf("instance-id", "must not contain white space, got %q", clipped(c.instanceID))
+	}
+	for _, f := range []struct {
+		name, value, want string
+		ok                []string
+	}{
+		{"balancer", c.balancer, "range, roundrobin, cooperative-sticky or sticky", []string{"cooperative-sticky", "range", "sticky", "roundrobin"}},
+		{"group-protocol", c.groupProtocol, "classic or consumer", []string{"classic", "consumer"}},
+		{"initial-offset", c.initialOffset, "earliest or latest", []string{"earliest", "latest"}},
+		{"log-format", c.logFormat, "text or json", []string{"text", "json"}},
+	} {
+		if !slices.Contains(f.ok, f.value) {
+			return flagErrorf(f.name, "must be %s, got %q", f.want, clipped(f.value))
+		}
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return flagErrorf("log-level", "must be debug, info, warn or error, got %q", clipped(c.logLevel))
+	}
+	return nil
+}
+
+// checkDemo checks the demo's own flags (-demo-records is checked even
+// without -demo, as a value no run could use).
+func (c *config) checkDemo() error {
+	if c.demo && !c.given["bootstrap"] && (c.auth.tls || c.auth.mechanism != nil) {
+		return &usageError{msg: "-demo runs its own plaintext broker: TLS and SASL flags need -bootstrap", flags: []string{"demo"}}
+	}
+	if c.demoRecords < 1 || c.demoRecords > maxDemoRecords {
+		return flagErrorf("demo-records", "must be from 1 to %d (the demo broker holds them all in memory), got %d", maxDemoRecords, c.demoRecords)
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a non-empty host and a port 1-65535.
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", clipped(port))
+	}
+	return nil
+}
