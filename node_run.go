@@ -88,13 +88,13 @@ type nodeIdentity struct {
 // readNodeIdentity reads the node's identity; anything malformed means it was
 // not started by a supervisor.
 func readNodeIdentity() (nodeIdentity, error) {
-	idS, supS := os.Getenv("SWARM_NODE_ID"), os.Getenv("SWARM_SUPERVISOR_PID")
+	idS, supS := os.Getenv(nodeIDEnv), os.Getenv(supervisorPIDEnv)
 	id, idErr := strconv.Atoi(idS)
 	sup, supErr := strconv.Atoi(supS)
 	if idErr != nil || supErr != nil || id < 0 || sup < 1 {
 		return nodeIdentity{}, fmt.Errorf("swarm node: bad SWARM_NODE_ID %q or SWARM_SUPERVISOR_PID %q", idS, supS)
 	}
-	return nodeIdentity{id: id, sup: sup, quiet: os.Getenv("SWARM_QUIET") == "1"}, nil
+	return nodeIdentity{id: id, sup: sup, quiet: os.Getenv(quietEnv) == "1"}, nil
 }
 
 // newNodeRun reads the node's identity and config and names the process.
