@@ -81,7 +81,6 @@ type consumer struct {
 	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
 	// id only (stopcommit.go). Touched by the poll goroutine only.
 	topicIDs map[string][16]byte
-	h        recordHandler
 	health   *nodeHealth
 	log      *slog.Logger
 	auth     *authWatch
@@ -92,7 +91,7 @@ type consumer struct {
 }
 
 // newConsumer creates the route's group client; it joins on the first poll.
-func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
+func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth))...)
@@ -100,7 +99,7 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	c := &consumer{cl: cl, cancel: cancel, group: r.Group, h: h, health: health, log: log, auth: auth,
+	c := &consumer{cl: cl, cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
 		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
 	if cfg.instanceID != "" {
 		inst := instanceID(cfg.instanceID, nodeID, r.Index)
@@ -109,11 +108,13 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 	return c, nil
 }
 
-// run polls and handles until ctx is cancelled (stop) or an error. quiet is
+// run polls and hands each batch to h until ctx is cancelled (stop) or an
+// error. h comes here, not with the client: a handler command produces
+// through this client, so it is built after it (newCmdHandler). quiet is
 // checked between polls: a quiet node keeps its membership (heartbeats run
 // on their own) but takes no records. It always leaves the client closed
 // with every handled record committed, as far as the broker allows.
-func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
+func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandler) error {
 	defer c.close()
 	var lastErr time.Time
 	started, flowing := time.Now(), false
@@ -161,7 +162,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
 			c.health.beginBatch(now)
-			done, err := c.h.handle(recs)
+			done, err := h.handle(recs)
 			c.health.endBatch(time.Now())
 			c.cl.MarkCommitRecords(recs[:done]...)
 			c.handled.Add(int64(done))

@@ -58,19 +58,18 @@ func (p *fakeProducer) produced(topic string) []*kgo.Record {
 }
 
 // startTestHandler starts argv as node 0's handler command in this process.
-func startTestHandler(t testing.TB, cfg *config, argv ...string) (*execHandler, *fakeProducer) {
+func startTestHandler(t testing.TB, cfg *config, argv ...string) (*cmdHandler, *fakeProducer) {
 	t.Helper()
 	cfg.command, cfg.group, cfg.topics, cfg.shutdownTimeout = argv, "g1", []string{"orders"}, time.Second
 	if cfg.codec == "" {
 		cfg.codec = "json"
 	}
-	h, err := startExecHandler(cfg, 0, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	p := &fakeProducer{}
+	h, err := startExecHandler(cfg, 0, p, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.close() })
-	p := &fakeProducer{}
-	h.setProducer(p)
 	return h, p
 }
 

@@ -70,7 +70,7 @@ func runNode(args []string) int {
 	// the node started or adopted, so nothing outlives the node, with
 	// Pdeathsig and the supervisor's reaper as the backstops.
 	var cmdMu sync.Mutex
-	var cmdHandlers []*execHandler
+	var cmdHandlers []*cmdProcess
 	killHandlers := func() {
 		cmdMu.Lock()
 		for _, eh := range cmdHandlers {
@@ -122,7 +122,9 @@ func runNode(args []string) int {
 	// closeHandlers ends what was started when the node cannot run.
 	closeHandlers := func() {
 		for _, rr := range runs {
-			if rr.h != nil {
+			if rr.proc != nil {
+				_ = rr.proc.close()
+			} else if rr.h != nil {
 				_ = rr.h.close()
 			}
 		}
@@ -138,7 +140,7 @@ func runNode(args []string) int {
 			}
 			continue
 		}
-		eh, err := startRouteHandler(cfg, rr.r, id, stderrPrefix(id, rr.r, cfg.totalRoutes), rr.log, os.Stderr)
+		eh, err := startCmdProcess(cfg, rr.r, id, stderrPrefix(id, rr.r, cfg.totalRoutes), rr.log, os.Stderr)
 		if err != nil {
 			rr.log.Error("start handler", "err", err)
 			closeHandlers()
@@ -147,10 +149,10 @@ func runNode(args []string) int {
 		cmdMu.Lock()
 		cmdHandlers = append(cmdHandlers, eh)
 		cmdMu.Unlock()
-		rr.eh, rr.h = eh, eh
+		rr.proc = eh
 	}
 	if len(cmdHandlers) > 0 {
-		ehs := append([]*execHandler(nil), cmdHandlers...)
+		ehs := append([]*cmdProcess(nil), cmdHandlers...)
 		rep.extraRSS = func() int64 {
 			var sum int64
 			for _, eh := range ehs {
@@ -160,7 +162,7 @@ func runNode(args []string) int {
 		}
 	}
 	for _, rr := range runs {
-		if rr.c, err = newConsumer(cfg, rr.r, id, rr.h, rr.health, rr.log); err != nil {
+		if rr.c, err = newConsumer(cfg, rr.r, id, rr.health, rr.log); err != nil {
 			rr.log.Error("start consumer", "err", err)
 			for _, o := range runs {
 				if o.c != nil {
@@ -171,9 +173,9 @@ func runNode(args []string) int {
 			closeHandlers()
 			return nodeExitError
 		}
-		if rr.eh != nil {
+		if rr.proc != nil {
 			// Output and dead-letter records go through the route's own client.
-			rr.eh.setProducer(rr.c.cl)
+			rr.h = newCmdHandler(rr.proc, rr.r, rr.c.cl)
 		}
 		var inst any
 		if cfg.instanceID != "" {
@@ -213,7 +215,7 @@ func runNode(args []string) int {
 		go func() {
 			// The client is closed (handled records committed) before the
 			// handler gets its stdin EOF, as with a single route.
-			rr.err = rr.c.run(ctx, quiet)
+			rr.err = rr.c.run(ctx, quiet, rr.h)
 			if cerr := rr.h.close(); cerr != nil && rr.err == nil {
 				rr.err = cerr
 			}
@@ -301,7 +303,7 @@ type routeRun struct {
 	r      *route
 	log    *slog.Logger
 	h      recordHandler
-	eh     *execHandler // h, when it is a handler command; nil for a built-in
+	proc   *cmdProcess // the route's CMD, when it has one; h is built around it with the route's client
 	health *nodeHealth
 	c      *consumer
 	err    error // how run ended; read after it is sent on done
