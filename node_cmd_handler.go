@@ -112,7 +112,7 @@ func (h *cmdHandler) writeRecords() {
 		case b = <-h.batches:
 		case <-h.dead:
 			return
-		case <-h.stopping:
+		case <-h.closing:
 			return
 		}
 		var ok bool

@@ -40,7 +40,7 @@ type cmdProcess struct {
 	stdin, stdout, stderr *os.File // our ends of CMD's pipes
 
 	dead       chan struct{} // closed at the first failure
-	stopping   chan struct{} // closed by close: the writer stops
+	closing    chan struct{} // closed by close, under mu: CMD's exit is expected now, the writer stops
 	exited     chan struct{} // closed once CMD is reaped
 	stderrDone chan struct{}
 
@@ -48,7 +48,6 @@ type cmdProcess struct {
 	pid        int           // for the process group and logs; valid while pidfd >= 0
 	pidfd      int           // -1 once reaped
 	procDir    int           // fd of /proc/<pid>, for its memory; -1 when none
-	closing    bool          // close was called: CMD's exit is expected now
 	readerDone chan struct{} // closed when the stdout reader stops; nil until one reads
 	failErr    error
 	status     exitStatus // valid once exited is closed
@@ -75,34 +74,27 @@ func startCmdProcess(cfg *config, r *route, nodeID int, prefix string, log *slog
 	if err := cloexecInherited(); err != nil {
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
+	child, ours, err := cmdPipes()
+	if err != nil {
+		return nil, err
+	}
 	p := &cmdProcess{
 		name:       r.Command[0],
 		codec:      cd,
 		log:        log,
 		closeWait:  max(cfg.shutdownTimeout/10, 100*time.Millisecond),
+		stdin:      ours[0],
+		stdout:     ours[1],
+		stderr:     ours[2],
 		dead:       make(chan struct{}),
-		stopping:   make(chan struct{}),
+		closing:    make(chan struct{}),
 		exited:     make(chan struct{}),
 		stderrDone: make(chan struct{}),
 		pidfd:      -1,
 		procDir:    -1,
 	}
-	child, ours, err := cmdPipes()
-	if err != nil {
-		return nil, err
-	}
-	p.stdin, p.stdout, p.stderr = ours[0], ours[1], ours[2]
-
-	started := make(chan error, 1)
 	env := append(handlerEnv(os.Environ(), nodeID, r.Group, r.Topics), "SWARM_ROUTE="+strconv.Itoa(r.Index))
-	go p.own(path, r.Command, env, []uintptr{uintptr(child[0]), uintptr(child[1]), uintptr(child[2])}, started)
-	err = <-started
-	// CMD holds its own copies now (or never will): ours must go, so that
-	// EOF on stdout means CMD and everything it left are gone.
-	for _, fd := range child {
-		unix.Close(fd)
-	}
-	if err != nil {
+	if err := p.start(path, r.Command, env, child); err != nil {
 		for _, f := range ours {
 			f.Close()
 		}
@@ -113,11 +105,25 @@ func startCmdProcess(cfg *config, r *route, nodeID int, prefix string, log *slog
 	return p, nil
 }
 
+// start runs CMD's owner goroutine and waits until CMD is started (or not).
+func (p *cmdProcess) start(path string, argv, env []string, child [3]int) error {
+	started := make(chan error, 1)
+	go p.own(path, argv, env, []uintptr{uintptr(child[0]), uintptr(child[1]), uintptr(child[2])}, started)
+	err := <-started
+	// CMD holds its own copies now (or never will): ours must go, so that
+	// EOF on stdout means CMD and everything it left are gone.
+	for _, fd := range child {
+		unix.Close(fd)
+	}
+	return err
+}
+
 // cmdPipes opens CMD's stdin, stdout and stderr: child holds CMD's ends
 // (stdin read, stdout write, stderr write), ours the node's. On an error
 // nothing stays open.
-func cmdPipes() (child [3]int, ours [3]*os.File, err error) {
-	child = [3]int{-1, -1, -1}
+func cmdPipes() ([3]int, [3]*os.File, error) {
+	child := [3]int{-1, -1, -1}
+	var ours [3]*os.File
 	closeAll := func() {
 		for _, fd := range child {
 			if fd >= 0 {
@@ -258,7 +264,7 @@ func (p *cmdProcess) waitAndReap(pid, pidfd int) (st exitStatus, expected bool, 
 		st = exitStatus{code: -1}
 	}
 	p.status = st
-	return st, p.closing, p.readerDone
+	return st, p.closingLocked(), p.readerDone
 }
 
 // readingStdout tells the owner that a reader now takes CMD's answers and
@@ -282,7 +288,7 @@ func (p *cmdProcess) exitErr() error {
 // it: once the protocol is broken nothing CMD says can be trusted.
 func (p *cmdProcess) fail(err error) {
 	p.mu.Lock()
-	if p.failErr != nil || p.closing {
+	if p.failErr != nil || p.closingLocked() {
 		p.mu.Unlock()
 		return
 	}
@@ -311,7 +317,18 @@ func (p *cmdProcess) failAfterExit(err error) {
 func (p *cmdProcess) isClosing() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.closing
+	return p.closingLocked()
+}
+
+// closingLocked is isClosing under mu, which orders it with fail: after
+// close a failure is no failure, and after a failure close reports it.
+func (p *cmdProcess) closingLocked() bool {
+	select {
+	case <-p.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 // kill sends SIGKILL to CMD and its process group. Safe from any goroutine,
@@ -376,9 +393,8 @@ func (p *cmdProcess) close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		failed := p.failErr
-		p.closing = true
+		close(p.closing)
 		p.mu.Unlock()
-		close(p.stopping)
 		p.stdin.Close()
 		select {
 		case <-p.exited:
