@@ -76,7 +76,7 @@ type flagRouteConfig struct {
 	group   string
 	handler string
 	// command is CMD ARGS... after "--": the node's handler process
-	// (exechandler.go). With it, codec, outputTopic and deadLetterTopic
+	// (node_cmd_process.go). With it, codec, outputTopic and deadLetterTopic
 	// apply; without it they must not be given.
 	command         []string
 	codec           string

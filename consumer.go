@@ -81,7 +81,6 @@ type consumer struct {
 	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
 	// id only (stopcommit.go). Touched by the poll goroutine only.
 	topicIDs map[string][16]byte
-	h        recordHandler
 	health   *nodeHealth
 	log      *slog.Logger
 	auth     *authWatch
@@ -97,7 +96,7 @@ type consumer struct {
 }
 
 // newConsumer creates the route's group client; it joins on the first poll.
-func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nodeHealth, log *slog.Logger) (*consumer, error) {
+func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth))...)
@@ -105,7 +104,7 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	c := &consumer{cl: cl, cancel: cancel, group: r.Group, h: h, health: health, log: log, auth: auth,
+	c := &consumer{cl: cl, cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
 		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
 	if cfg.instanceID != "" {
 		inst := instanceID(cfg.instanceID, nodeID, r.Index)
@@ -114,7 +113,9 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 	return c, nil
 }
 
-// run polls and handles until ctx is cancelled (stop) or an error. quiet is
+// run polls and hands each batch to h until ctx is cancelled (stop) or an
+// error. h comes here, not with the client: a handler command produces
+// through this client, so it is built after it (newCmdHandler). quiet is
 // checked between polls: a quiet node keeps its membership (heartbeats run
 // on their own) but takes no records. It always leaves the client closed
 // with every handled record committed, as far as the broker allows.
@@ -122,7 +123,7 @@ func newConsumer(cfg *config, r *route, nodeID int, h recordHandler, health *nod
 // One record's way: poll fetches it, handleBatch gives it to the handler
 // and marks it once done, and the marks are committed by franz-go's
 // autocommit, at a revoke, or by close (stopcommit.go).
-func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
+func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandler) error {
 	defer c.close()
 	c.started = time.Now()
 	for {
@@ -143,7 +144,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}) error {
 		}
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
-			if err := c.handleBatch(recs); err != nil {
+			if err := c.handleBatch(h, recs); err != nil {
 				c.cl.AllowRebalance()
 				return fmt.Errorf("handle records: %w", err)
 			}
@@ -191,9 +192,9 @@ func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
 // handleBatch runs recs through the handler and marks for commit the
 // prefix it reports done; what follows a failure is not marked, so it is
 // delivered again to whoever consumes the partition next.
-func (c *consumer) handleBatch(recs []*kgo.Record) error {
+func (c *consumer) handleBatch(h recordHandler, recs []*kgo.Record) error {
 	c.health.beginBatch(time.Now())
-	done, err := c.h.handle(recs)
+	done, err := h.handle(recs)
 	c.health.endBatch(time.Now())
 	c.cl.MarkCommitRecords(recs[:done]...)
 	c.handled.Add(int64(done))

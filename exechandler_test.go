@@ -58,19 +58,18 @@ func (p *fakeProducer) produced(topic string) []*kgo.Record {
 }
 
 // startTestHandler starts argv as node 0's handler command in this process.
-func startTestHandler(t testing.TB, cfg *config, argv ...string) (*execHandler, *fakeProducer) {
+func startTestHandler(t testing.TB, cfg *config, argv ...string) (*cmdHandler, *fakeProducer) {
 	t.Helper()
 	cfg.command, cfg.group, cfg.topics, cfg.shutdownTimeout = argv, "g1", []string{"orders"}, time.Second
 	if cfg.codec == "" {
 		cfg.codec = "json"
 	}
-	h, err := startExecHandler(cfg, 0, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	p := &fakeProducer{}
+	h, err := startExecHandler(cfg, 0, p, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.close() })
-	p := &fakeProducer{}
-	h.setProducer(p)
 	return h, p
 }
 
@@ -235,4 +234,15 @@ func BenchmarkExecHandler(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rec/s")
 		})
 	}
+}
+
+// startExecHandler starts the flag route's CMD for node nodeID and the
+// handler around it, producing with prod.
+func startExecHandler(cfg *config, nodeID int, prod producer, log *slog.Logger, stderrOut io.Writer) (*cmdHandler, error) {
+	r := cfg.flagRoute()
+	p, err := startCmdProcess(cfg, &r, nodeID, stderrPrefix(nodeID, &r, 1), log, stderrOut)
+	if err != nil {
+		return nil, err
+	}
+	return newCmdHandler(p, &r, prod), nil
 }

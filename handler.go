@@ -16,8 +16,8 @@ import (
 // recordHandler is how records reach user code. handle gets one polled
 // batch and returns how many of its records, in order, are done; only
 // those are committed. The built-ins are here; the `-- CMD ARGS...` handler
-// is execHandler (exechandler.go: the process and the pipelining; codec.go:
-// the json and lines framing).
+// is cmdHandler (node_cmd_handler.go and the node_cmd_*.go files around it;
+// codec.go: the json and lines framing).
 type recordHandler interface {
 	handle(recs []*kgo.Record) (done int, err error)
 	close() error

@@ -9,33 +9,37 @@ import (
 )
 
 // handlerCommands are the node's handler commands, one per route that has
-// a CMD. This file is the one place the node uses the execHandler API.
+// a CMD. This file is the one place the node uses the handler command's
+// API (node_cmd_*.go).
 type handlerCommands struct {
 	// mu guards all: the orphan path, the shutdown budget and the
 	// reporter read it from goroutines of their own, while the main
 	// goroutine may still be starting commands.
 	mu  sync.Mutex
-	all []*execHandler
+	all []*cmdProcess
 }
 
-// start starts rr's command and makes it rr's handler.
+// start starts rr's command. Its handler is made once rr's client exists
+// (attach): the handler produces through that client, and the command must
+// start before it, so a command that cannot start never joins a group.
 func (hc *handlerCommands) start(cfg *config, rr *routeRun, nodeID int) error {
-	eh, err := startRouteHandler(cfg, rr.r, nodeID, stderrPrefix(nodeID, rr.r, cfg.totalRoutes), rr.log, os.Stderr)
+	p, err := startCmdProcess(cfg, rr.r, nodeID, stderrPrefix(nodeID, rr.r, cfg.totalRoutes), rr.log, os.Stderr)
 	if err != nil {
 		return err
 	}
 	hc.mu.Lock()
-	hc.all = append(hc.all, eh)
+	hc.all = append(hc.all, p)
 	hc.mu.Unlock()
-	rr.eh, rr.h = eh, eh
+	rr.proc = p
 	return nil
 }
 
-// giveProducer makes rr's client the producer of its command's output and
-// dead-letter records. A built-in handler produces nothing.
-func giveProducer(rr *routeRun) {
-	if rr.eh != nil {
-		rr.eh.setProducer(rr.c.cl)
+// attach makes rr's handler around its command, producing output and
+// dead-letter records through rr's client. A built-in handler exists
+// already and produces nothing.
+func attach(rr *routeRun) {
+	if rr.proc != nil {
+		rr.h = newCmdHandler(rr.proc, rr.r, rr.c.cl)
 	}
 }
 
@@ -43,8 +47,8 @@ func giveProducer(rr *routeRun) {
 func (hc *handlerCommands) kill() {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	for _, eh := range hc.all {
-		eh.kill()
+	for _, p := range hc.all {
+		p.kill()
 	}
 }
 
@@ -54,8 +58,8 @@ func (hc *handlerCommands) rss() int64 {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	var sum int64
-	for _, eh := range hc.all {
-		sum += eh.rss()
+	for _, p := range hc.all {
+		sum += p.rss()
 	}
 	return sum
 }
@@ -68,14 +72,14 @@ func (hc *handlerCommands) failures(ctx context.Context) <-chan struct{} {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	fired := make(chan struct{}, len(hc.all))
-	for _, eh := range hc.all {
+	for _, p := range hc.all {
 		go func(failed <-chan struct{}) {
 			select {
 			case <-failed:
 				fired <- struct{}{}
 			case <-ctx.Done():
 			}
-		}(eh.failed())
+		}(p.failed())
 	}
 	return fired
 }

@@ -72,7 +72,7 @@ type routeRun struct {
 	r      *route
 	log    *slog.Logger
 	h      recordHandler
-	eh     *execHandler // h, when it is a handler command; nil for a built-in
+	proc   *cmdProcess // the route's CMD, when it has one; h is built around it with the route's client
 	health *nodeHealth
 	c      *consumer
 	err    error // how run ended; read after it is sent on done
@@ -212,10 +212,14 @@ func (n *nodeRun) startHandlers() bool {
 	return true
 }
 
-// closeHandlers ends what was started when the node cannot run.
+// closeHandlers ends what was started when the node cannot run: a
+// command may not have its handler yet.
 func (n *nodeRun) closeHandlers() {
 	for _, rr := range n.routes {
-		if rr.h != nil {
+		switch {
+		case rr.proc != nil:
+			_ = rr.proc.close()
+		case rr.h != nil:
 			_ = rr.h.close()
 		}
 	}
@@ -227,13 +231,13 @@ func (n *nodeRun) closeHandlers() {
 func (n *nodeRun) startConsumers() bool {
 	for _, rr := range n.routes {
 		var err error
-		if rr.c, err = newConsumer(n.cfg, rr.r, n.id, rr.h, rr.health, rr.log); err != nil {
+		if rr.c, err = newConsumer(n.cfg, rr.r, n.id, rr.health, rr.log); err != nil {
 			rr.log.Error("start consumer", "err", err)
 			n.closeClients()
 			n.closeHandlers()
 			return false
 		}
-		giveProducer(rr)
+		attach(rr)
 		var inst any
 		if n.cfg.instanceID != "" {
 			inst = instanceID(n.cfg.instanceID, n.id, rr.r.Index)
@@ -268,7 +272,7 @@ func (n *nodeRun) startRoutes(ctx context.Context) {
 // The client is closed (handled records committed) before the handler
 // gets its stdin EOF, as with a single route.
 func (rr *routeRun) run(ctx context.Context, quiet <-chan struct{}, done chan<- *routeRun) {
-	rr.err = rr.c.run(ctx, quiet)
+	rr.err = rr.c.run(ctx, quiet, rr.h)
 	if cerr := rr.h.close(); cerr != nil && rr.err == nil {
 		rr.err = cerr
 	}

@@ -12,7 +12,7 @@ package main
 // them (reaper.go).
 //
 // The handler commands themselves are reaped by their owners through their
-// pidfds (exechandler.go): the reaper here must leave them alone, so their
+// pidfds (node_cmd_process.go): the reaper here must leave them alone, so their
 // pids are registered, under the same lock, from the fork on.
 
 import (
