@@ -199,7 +199,7 @@ func (p *cmdProcess) own(path string, argv, env []string, files []uintptr, start
 // forkCmd forks and execs CMD with its pidfd, as a group of its own that
 // the kernel kills if the forking thread dies. Registered from the fork on:
 // the node's reaper of adopted orphans must never reap CMD before its owner
-// does (nodechildren.go).
+// does (node_children.go).
 func forkCmd(path string, argv, env []string, files []uintptr) (pid, pidfd int, err error) {
 	pidfd = -1
 	pid, err = forkHandler(func() (int, error) {
@@ -251,7 +251,7 @@ func (p *cmdProcess) waitAndReap(pid, pidfd int) (st exitStatus, expected bool, 
 	// it, cannot be reused yet: killing the group now hits exactly what CMD
 	// left behind (a grandchild holding stdout open would otherwise keep
 	// the reader waiting, and outlive the node). What left the group is
-	// adopted by the node (nodechildren.go).
+	// adopted by the node (node_children.go).
 	killGroup(pidfd, pid)
 	st, rerr := reapHandler(pidfd, pid)
 	unix.Close(pidfd)

@@ -109,5 +109,5 @@ func (m *manager) killEverything() {
 			_ = m.killAndReap(n) // nothing is left to do about a failure
 		}
 	}
-	m.sweepAdopted() // reaper.go
+	m.sweepAdopted() // super_reaper.go
 }

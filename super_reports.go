@@ -9,7 +9,7 @@ import (
 )
 
 // A node's reports, as the supervisor handles them: its health pipe
-// becomes readable, takeReports reads the statuses (health.go parses
+// becomes readable, takeReports reads the statuses (super_health.go parses
 // them), and onReport acts on a running node's: the report deadline moves
 // on, an unhealthy status stops the node, a healthy one may move the
 // rolling restart on.

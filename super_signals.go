@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The supervisor's signals arrive through the signal pipe (signals.go) as
+// The supervisor's signals arrive through the signal pipe (super_signalpipe.go) as
 // epoll events like any other, and each is applied here by the loop: the
 // stop signals in super_stop.go, HUP in super_roll.go.
 

@@ -49,7 +49,7 @@ func (m *manager) judgeStop(n *node, st exitStatus) {
 
 // finish ends a graceful stop and returns the supervisor's exit code.
 func (m *manager) finish() int {
-	m.sweepAdopted() // reaper.go
+	m.sweepAdopted() // super_reaper.go
 	m.sigs.stop()
 	code := m.exitCode()
 	m.log.Info("app.stopped", "exit_code", code, "orphans_reaped", m.orphansReaped)

@@ -9,7 +9,7 @@ package main
 // its zombies are reaped here, and every exit path the node controls kills
 // the whole subtree first (sweepNodeChildren). When the node cannot (it was
 // SIGKILLed, it crashed), its children go to the supervisor, which kills
-// them (reaper.go).
+// them (super_reaper.go).
 //
 // The handler commands themselves are reaped by their owners through their
 // pidfds (node_cmd_process.go): the reaper here must leave them alone, so their

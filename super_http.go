@@ -35,7 +35,7 @@ type statusServer struct {
 }
 
 // serveStatus listens on addr and serves in the background, at most
-// maxConns connections at once (httpguard.go). The listener is opened here,
+// maxConns connections at once (super_httpguard.go). The listener is opened here,
 // before any node starts, so a taken port is an error at once.
 func serveStatus(addr string, board *statusBoard, log *slog.Logger, maxConns int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)

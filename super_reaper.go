@@ -8,7 +8,7 @@ package main
 // reparented to the supervisor, not to init: the node's handler commands
 // (which their parent-death signal is about to kill) and the orphans the
 // node had adopted. A live node never lets anything reach us: it is a
-// subreaper too (nodechildren.go) and kills its whole subtree on every
+// subreaper too (node_children.go) and kills its whole subtree on every
 // exit path it controls. So every child of ours that is not a tracked node
 // is a leftover, and is killed.
 //

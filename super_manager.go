@@ -45,7 +45,7 @@ type manager struct {
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
 	orphansReaped int
-	adopted       adoption // reaper.go
+	adopted       adoption // super_reaper.go
 	reapPending   bool     // reapOrphans stopped at its cap: go on at the next turn
 	forkLog       forkLog  // the last fork_failed line (forkFailed)
 }
@@ -53,7 +53,7 @@ type manager struct {
 // newManager prepares the loop (epoll, signal eventfd, child subreaper);
 // no node is spawned before run.
 // sigIn, when not nil, is a channel that already traps some stop signals
-// (earlystop.go): what it caught before the manager existed is acted on.
+// (super_earlystop.go): what it caught before the manager existed is acted on.
 func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn chan os.Signal) (*manager, error) {
 	if err := cloexecInherited(); err != nil {
 		return nil, fmt.Errorf("mark inherited fds close-on-exec: %w", err)
@@ -71,7 +71,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn 
 	}
 	m.nameProcess() // procname.go
 	// Orphans anywhere below us (a dead node's handler, say) are
-	// reparented to us instead of to init: reaper.go kills and reaps them.
+	// reparented to us instead of to init: super_reaper.go kills and reaps them.
 	if err := setChildSubreaper(); err != nil {
 		unix.Close(epfd)
 		return nil, err

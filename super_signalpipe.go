@@ -4,10 +4,8 @@ package main
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +18,7 @@ var supervisorSignals = []os.Signal{
 	unix.SIGTSTP, // quiet
 	unix.SIGTTIN, // stack dumps
 	unix.SIGHUP,  // rolling restart
-	unix.SIGCHLD, // an adopted process died or was left by a dead node (reaper.go)
+	unix.SIGCHLD, // an adopted process died or was left by a dead node (super_reaper.go)
 }
 
 // signalPipe carries signals from signal.Notify into the event loop: the
@@ -93,26 +91,4 @@ func (p *signalPipe) drain() []os.Signal {
 // stop ends the notification of supervisor signals.
 func (p *signalPipe) stop() {
 	signal.Stop(p.in)
-}
-
-// writeDump writes all goroutine stacks to stderr under a heading, in
-// whole lines of at most PIPE_BUF per write: stderr is shared by the
-// supervisor and every node, and a dump must not tear their log lines.
-func writeDump(who string) {
-	_ = writeLines(os.Stderr, []byte(who+" goroutine dump:\n"+goroutineDump()+"\n"))
-}
-
-// goroutineDump returns the stacks of every goroutine of this process.
-func goroutineDump() string {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return string(buf[:n])
-		}
-		if len(buf) >= 64<<20 {
-			return string(buf[:n]) + fmt.Sprintf("\n... truncated at %d bytes", n)
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -17,7 +16,7 @@ import (
 // batch and returns how many of its records, in order, are done; only
 // those are committed. The built-ins are here; the `-- CMD ARGS...` handler
 // is cmdHandler (node_cmd_handler.go and the node_cmd_*.go files around it;
-// codec.go: the json and lines framing).
+// node_cmd_codec.go: the json and lines framing).
 type recordHandler interface {
 	handle(recs []*kgo.Record) (done int, err error)
 	close() error
@@ -71,11 +70,8 @@ type printHandler struct {
 	buf []byte
 }
 
-// pipeBuf is PIPE_BUF: writes up to this size to a pipe are atomic. All
-// nodes share the supervisor's stdout, so printHandler writes whole lines
-// in pieces no larger than this, and lines of two nodes never interleave.
-const pipeBuf = 4096
-
+// handle prints the batch in whole lines (writeLines): all nodes share the
+// supervisor's stdout.
 func (p *printHandler) handle(recs []*kgo.Record) (int, error) {
 	p.buf = p.buf[:0]
 	for _, r := range recs {
@@ -86,26 +82,6 @@ func (p *printHandler) handle(recs []*kgo.Record) (int, error) {
 		return 0, fmt.Errorf("print records: %w", err)
 	}
 	return len(recs), nil
-}
-
-// writeLines writes b, which ends in a newline, in pieces that end at line
-// boundaries and are at most pipeBuf bytes where a line allows it.
-func writeLines(w io.Writer, b []byte) error {
-	for len(b) > 0 {
-		n := len(b)
-		if n > pipeBuf {
-			if i := bytes.LastIndexByte(b[:pipeBuf], '\n'); i >= 0 {
-				n = i + 1
-			} else if i := bytes.IndexByte(b, '\n'); i >= 0 {
-				n = i + 1 // one line longer than pipeBuf: cannot be atomic
-			}
-		}
-		if _, err := w.Write(b[:n]); err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
 }
 
 func (p *printHandler) close() error { return nil }

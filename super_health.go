@@ -2,21 +2,11 @@
 
 package main
 
-import (
-	"strconv"
-)
+// The supervisor's reading of the health protocol: a byte stream from a
+// node it does not trust, split into report lines in bounded memory.
 
-// Health protocol: a node writes ASCII decimal status + "\n" to fd 3.
+// How much of a health pipe one loop turn reads.
 const (
-	statusHanging   = -1 // supervisor side only: no report in time
-	statusHealthy   = 0
-	statusPolling   = 1 // polling stalled longer than -polling-ttl
-	statusConsuming = 2 // one batch handled longer than -consuming-ttl
-	statusMemory    = 3 // RSS above -memory-limit
-
-	maxStatus      = 255 // larger numbers are garbage, not statuses
-	maxReportLine  = 8   // "255\n" fits many times over; longer is garbage
-	healthFd       = 3   // the node's end of its health pipe
 	readChunk      = 4096
 	readsPerWakeup = 16 // bound the work one noisy pipe gets per loop turn
 )
@@ -56,21 +46,4 @@ func (p *healthParser) feed(b []byte) (highest int, ok bool, garbage int) {
 		p.overflow = false
 	}
 	return highest, ok, garbage
-}
-
-// parseStatus reads one report line: decimal digits only, 0 to maxStatus.
-func parseStatus(line []byte, overflow bool) (int, bool) {
-	if overflow || len(line) == 0 {
-		return 0, false
-	}
-	for _, c := range line {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	v, err := strconv.Atoi(string(line))
-	if err != nil || v > maxStatus {
-		return 0, false
-	}
-	return v, true
 }

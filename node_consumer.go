@@ -74,12 +74,12 @@ type consumer struct {
 	// cancel ends the client's context (see clientOpts).
 	cancel context.CancelFunc
 	// leaves says whether Close sends something worth waiting for (the
-	// consumer protocol's static leave; see stopcommit.go).
+	// consumer protocol's static leave; see node_stopcommit.go).
 	leaves bool
 	group  string
 	inst   *string // static instance id, nil without static membership
 	// topicIDs are learnt from fetches: OffsetCommit v10 names topics by
-	// id only (stopcommit.go). Touched by the poll goroutine only.
+	// id only (node_stopcommit.go). Touched by the poll goroutine only.
 	topicIDs map[string][16]byte
 	health   *nodeHealth
 	log      *slog.Logger
@@ -122,7 +122,7 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 //
 // One record's way: poll fetches it, handleBatch gives it to the handler
 // and marks it once done, and the marks are committed by franz-go's
-// autocommit, at a revoke, or by close (stopcommit.go).
+// autocommit, at a revoke, or by close (node_stopcommit.go).
 func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandler) error {
 	defer c.close()
 	c.started = time.Now()
