@@ -119,7 +119,7 @@ func (m *manager) run() int {
 	m.log.Info("app.supervising", "nodes", m.cfg.nodes, "group", m.cfg.routeGroups(), "topics", m.cfg.routeTopics(), "routes", len(m.cfg.routes))
 	now := m.sys.now()
 	for _, n := range m.nodes {
-		m.spawn(n, now)
+		m.startNode(n, now)
 	}
 	events := make([]unix.EpollEvent, 2*len(m.nodes)+1)
 	for !m.stopped() {
@@ -275,7 +275,7 @@ func (m *manager) fireDeadlines(now time.Time) {
 		case nodeStopping:
 			m.kill(n, now)
 		case nodeDown:
-			m.spawn(n, now)
+			m.startNode(n, now)
 		}
 	}
 }
@@ -323,7 +323,7 @@ func (m *manager) kill(n *node, now time.Time) {
 }
 
 // spawn starts a node (again) and watches its pidfd and health pipe.
-func (m *manager) spawn(n *node, now time.Time) {
+func (m *manager) startNode(n *node, now time.Time) {
 	late := 0.0
 	if !n.restartAt.IsZero() {
 		late = float64(now.Sub(n.restartAt).Microseconds()) / 1000

@@ -196,7 +196,7 @@ func newManagerHarness(t *testing.T, nodes int, setup func(*fakeSys)) *managerHa
 	h := &managerHarness{t: t, m: m, sys: sys, logs: logs}
 	t.Cleanup(h.close)
 	for _, n := range m.nodes {
-		m.spawn(n, sys.clock)
+		m.startNode(n, sys.clock)
 	}
 	h.settle()
 	return h
