@@ -322,7 +322,7 @@ func (m *manager) kill(n *node, now time.Time) {
 	}
 }
 
-// spawn starts a node (again) and watches its pidfd and health pipe.
+// startNode starts a node (again) and watches its pidfd and health pipe.
 func (m *manager) startNode(n *node, now time.Time) {
 	late := 0.0
 	if !n.restartAt.IsZero() {
