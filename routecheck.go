@@ -154,10 +154,7 @@ func (r *route) checkCommand() error {
 	if _, err := exec.LookPath(r.Command[0]); err != nil {
 		return fieldErrorf("command", "%s", lookPathText(err))
 	}
-	for _, o := range []struct{ field, topic string }{{"output_topic", r.OutputTopic}, {"dead_letter_topic", r.DeadLetterTopic}} {
-		if o.topic == "" {
-			continue
-		}
+	for _, o := range r.producedTopics() {
 		if err := r.checkOutputTopic(o.field, o.topic); err != nil {
 			return err
 		}
@@ -234,4 +231,29 @@ func lookPathText(err error) string {
 		return fmt.Sprintf("%q: %s", clipped(ee.Name), pathErrText(ee.Err))
 	}
 	return fmt.Sprint(clipped(err.Error()))
+}
+
+// producedTopic is a topic a route's handler command produces to, with
+// the field that names it.
+type producedTopic struct{ field, topic string }
+
+// producedTopics are the topics the route's handler command produces to:
+// its answers' and its failures', where set.
+func (r *route) producedTopics() []producedTopic {
+	var ts []producedTopic
+	for _, t := range []producedTopic{{"output_topic", r.OutputTopic}, {"dead_letter_topic", r.DeadLetterTopic}} {
+		if t.topic != "" {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// handlerTopics are the names of producedTopics.
+func (r *route) handlerTopics() []string {
+	var ts []string
+	for _, t := range r.producedTopics() {
+		ts = append(ts, t.topic)
+	}
+	return ts
 }

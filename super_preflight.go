@@ -83,10 +83,7 @@ func preflight(ctx context.Context, cfg *config) error {
 	// one would hold its batch until the produce times out, then fail and
 	// restart forever.
 	for _, r := range cfg.routes {
-		for _, t := range []struct{ field, topic string }{{"output_topic", r.OutputTopic}, {"dead_letter_topic", r.DeadLetterTopic}} {
-			if t.topic == "" {
-				continue
-			}
+		for _, t := range r.producedTopics() {
 			ok, err := exists(t.topic)
 			if err != nil {
 				return err
@@ -98,15 +95,4 @@ func preflight(ctx context.Context, cfg *config) error {
 		}
 	}
 	return nil
-}
-
-// handlerTopics are the topics the route's handler command produces to.
-func (r *route) handlerTopics() []string {
-	var ts []string
-	for _, t := range []string{r.OutputTopic, r.DeadLetterTopic} {
-		if t != "" {
-			ts = append(ts, t)
-		}
-	}
-	return ts
 }
