@@ -12,7 +12,7 @@ import (
 
 // A node's death, as the supervisor handles it: its pidfd becomes readable
 // (or PID 1's orphan reaping finds it first), onExit reaps it, died books
-// the death and schedules the restart, and fireDeadlines spawns the node
+// the death and schedules the restart, and fireDeadlines starts the node
 // again when the restart is due.
 
 // onExit reaps a node whose pidfd became readable and schedules its restart.
