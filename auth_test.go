@@ -137,15 +137,6 @@ func (p *testPKI) writePEM(t *testing.T, name, typ string, der []byte) string {
 	return writeTestFile(t, p.dir, name, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
 }
 
-func writeTestFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // replaceFile swaps path's content in one rename, so a node starting at
 // that moment reads the old password or the new one, never half of one.
 func replaceFile(t *testing.T, path, content string) {
@@ -217,23 +208,6 @@ func produceSecure(t *testing.T, p *testPKI, addr, topic string, from, to int) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("produce over TLS+SASL: %v", err)
 	}
-}
-
-// keysSeen collects "key-N" from print handler lines of topic.
-func keysSeen(lines []string, topic string) map[string]int {
-	seen := map[string]int{}
-	for _, l := range lines {
-		if !strings.HasPrefix(l, topic+" [") {
-			continue
-		}
-		_, kv, ok := strings.Cut(l, ": key ")
-		if !ok {
-			continue
-		}
-		k, _, _ := strings.Cut(kv, ": ")
-		seen[k]++
-	}
-	return seen
 }
 
 // tlsArgs are the TLS flags for the test broker: mutual TLS, by name.

@@ -325,19 +325,6 @@ func reportMem(b *testing.B, phase string, ms []memSample) {
 	logSpread(b, phase+"-node-RSS-MB", nodeRSS)
 }
 
-// countHandled adds up the done counts of the app.batch lines from log
-// index next on, and returns the new index and sum.
-func (s *swarmProc) countHandled(next, sum int) (int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ; next < len(s.logs); next++ {
-		if s.logs[next].msg() == "app.batch" {
-			sum += s.logs[next].int("done")
-		}
-	}
-	return next, sum
-}
-
 // fetchGate holds every Fetch the broker receives until it is opened, so a
 // throughput run starts with every record in the broker and every member
 // in the group: neither producing nor joining is in the figure. franz-go

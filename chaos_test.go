@@ -245,14 +245,3 @@ func producePaced(addr, topic string, n int, d time.Duration) error {
 		return nil
 	}
 }
-
-// aliveOf returns the pids of pids that are alive.
-func aliveOf(pids []int) []int {
-	out := []int{}
-	for _, p := range pids {
-		if alive(p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}

@@ -10,44 +10,11 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// printedKeys parses print-handler lines into key -> times printed, and
-// fails on any line that is not one.
-func printedKeys(t *testing.T, lines []string) map[int]int {
-	t.Helper()
-	keys := map[int]int{}
-	for _, l := range lines {
-		m := printed.FindStringSubmatch(l)
-		if m == nil {
-			t.Errorf("stdout line is not a printed record: %q", l)
-			continue
-		}
-		k, _ := strconv.Atoi(m[3])
-		keys[k]++
-	}
-	return keys
-}
-
-// nodeLine matches a node's own log line with message msg (node < 0: any).
-func nodeLine(msg string, node int) func(logLine) bool {
-	return func(l logLine) bool {
-		return l.role() == "node" && l.msg() == msg && (node < 0 || l.int("node") == node)
-	}
-}
-
-// waitQuiet waits for node id, running as pid, to log app.quiet.
-func (s *swarmProc) waitQuiet(id, pid, from int) {
-	s.t.Helper()
-	s.waitLog(10*time.Second, fmt.Sprintf("node %d (pid %d) quiet", id, pid), from, func(l logLine) bool {
-		return nodeLine("app.quiet", id)(l) && l.int("pid") == pid
-	})
-}
 
 // 1. TSTP makes every node quiet: records produced afterwards are not
 // handled, by the nodes that got the signal nor by replacements started

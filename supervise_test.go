@@ -21,33 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// supLine matches a supervisor log line, optionally for one node (node < 0: any).
-func supLine(msg string, node int) func(logLine) bool {
-	return func(l logLine) bool {
-		return l.role() == "supervisor" && l.msg() == msg && (node < 0 || l.int("node") == node)
-	}
-}
-
-// nodeReady waits for node id's own after_fork line (it has installed its
-// signal handlers and reported once) from log index from, and returns its pid.
-func (s *swarmProc) nodeReady(id, from int) int {
-	s.t.Helper()
-	l, _ := s.waitLog(15*time.Second, fmt.Sprintf("node %d ready", id), from, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "swarm.node.after_fork" && l.int("node") == id
-	})
-	return l.int("pid")
-}
-
-// pid is the supervisor's own pid.
-func (s *swarmProc) pid() int { return s.cmd.Process.Pid }
-
-func sendSig(t *testing.T, pid int, sig syscall.Signal) {
-	t.Helper()
-	if err := syscall.Kill(pid, sig); err != nil {
-		t.Fatalf("kill(%d, %v): %v", pid, sig, err)
-	}
-}
-
 // inRange fails the test unless lo <= d <= hi.
 func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
 	t.Helper()
@@ -56,13 +29,6 @@ func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
 	} else {
 		t.Logf("%s: %v (want %v..%v)", what, d, lo, hi)
 	}
-}
-
-// swarmArgs is fastArgs with overrides: a later flag wins in package flag.
-func swarmArgs(addr string, extra ...string) []string {
-	args := append([]string{}, fastArgs...)
-	args = append(args, "-bootstrap="+addr, "-topics=orders", "-group=g1", "-handler=discard")
-	return append(args, extra...)
 }
 
 // 1. A node killed with SIGKILL is reaped at once and started again with
@@ -346,40 +312,6 @@ func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 		t.Errorf("%d after_fork lines, want %d", got, nodes+kills)
 	}
 	waitFor(t, 2*time.Second, fmt.Sprintf("fd count back to %d after %d restarts", base, kills), settles)
-}
-
-// countPrefix counts the fdList entries whose target starts with prefix.
-func countPrefix(fds []string, prefix string) int {
-	n := 0
-	for _, f := range fds {
-		if _, target, _ := strings.Cut(f, "="); strings.HasPrefix(target, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
-// countTarget counts the fdList entries whose target is exactly target.
-func countTarget(fds []string, target string) int {
-	n := 0
-	for _, f := range fds {
-		if _, t, _ := strings.Cut(f, "="); t == target {
-			n++
-		}
-	}
-	return n
-}
-
-// fdList describes a process's fds (number -> target), for failure messages.
-func fdList(pid int) []string {
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range ents {
-		target, _ := os.Readlink(dir + "/" + e.Name())
-		out = append(out, e.Name()+"="+target)
-	}
-	return out
 }
 
 // 6. Garbage on a node's health pipe (random bytes, bad numbers, an 8 MiB

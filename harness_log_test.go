@@ -1,0 +1,291 @@
+//go:build linux
+
+package main
+
+// The test harness, the log side: every JSON line a started process writes
+// on stderr is kept, stamped with the moment it was read; tests wait on a
+// line with a deadline (never a sleep), matched by the one log predicate,
+// logged.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// logLine is one JSON log line of the supervisor or a node.
+type logLine map[string]any
+
+func (l logLine) msg() string { s, _ := l["msg"].(string); return s }
+
+func (l logLine) role() string { s, _ := l["role"].(string); return s }
+
+func (l logLine) int(key string) int {
+	switch v := l[key].(type) {
+	case float64:
+		return int(v)
+	case string:
+		i, _ := strconv.Atoi(v)
+		return i
+	}
+	return -999
+}
+
+func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
+
+func (l logLine) time() time.Time {
+	ts, _ := time.Parse(time.RFC3339Nano, l.str("time"))
+	return ts
+}
+
+// recvKey is where readStderr stamps, on every log line, the moment the
+// test read it: an upper bound for a log timestamp cut to the millisecond.
+const recvKey = "_recv"
+
+// recvTime is when the test read the log line.
+func recvTime(l logLine) time.Time { t, _ := l[recvKey].(time.Time); return t }
+
+func (s *swarmProc) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *swarmProc) readStderr(r interface{ Read([]byte) (int, error) }) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		now := time.Now()
+		line := sc.Bytes()
+		var l logLine
+		s.mu.Lock()
+		if json.Unmarshal(line, &l) == nil && l["msg"] != nil {
+			l[recvKey] = now
+			s.logs = append(s.logs, l)
+		} else {
+			s.other = append(s.other, string(line))
+		}
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+func (s *swarmProc) readStdout(r interface{ Read([]byte) (int, error) }) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if s.tap != nil {
+			// The tap keeps what it needs: a long benchmark's records
+			// are not held twice.
+			s.tap(sc.Text(), time.Now())
+			continue
+		}
+		s.mu.Lock()
+		s.stdout = append(s.stdout, sc.Text())
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+// waitLog waits until some log line (counting from index from) matches and
+// returns it with its index.
+func (s *swarmProc) waitLog(timeout time.Duration, what string, from int, match func(logLine) bool) (logLine, int) {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		for i := from; i < len(s.logs); i++ {
+			if match(s.logs[i]) {
+				l := s.logs[i]
+				s.mu.Unlock()
+				return l, i
+			}
+		}
+		from = len(s.logs)
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.mu.Lock()
+			for i := from; i < len(s.logs); i++ {
+				if match(s.logs[i]) {
+					l := s.logs[i]
+					s.mu.Unlock()
+					return l, i
+				}
+			}
+			s.mu.Unlock()
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// logCount is how many log lines there are now: a starting index for waitLog.
+func (s *swarmProc) logCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.logs)
+}
+
+// matching returns every log line that matches.
+func (s *swarmProc) matching(match func(logLine) bool) []logLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []logLine
+	for _, l := range s.logs {
+		if match(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (s *swarmProc) stdoutLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.stdout...)
+}
+
+// waitStdout waits until pred holds over the stdout lines so far.
+func (s *swarmProc) waitStdout(timeout time.Duration, what string, pred func([]string) bool) {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		ok := pred(s.stdout)
+		ch := s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// waitOther waits until some non-JSON stderr line (a goroutine dump, say)
+// matches, and returns it.
+func (s *swarmProc) waitOther(timeout time.Duration, what string, match func(string) bool) string {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	from := 0
+	for {
+		s.mu.Lock()
+		for ; from < len(s.other); from++ {
+			if match(s.other[from]) {
+				l := s.other[from]
+				s.mu.Unlock()
+				return l
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-s.exited:
+			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+		case <-deadline:
+			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+	}
+}
+
+// otherLines returns the non-JSON stderr lines so far.
+func (s *swarmProc) otherLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.other...)
+}
+
+// afterFork matches the supervisor's log line for a started node.
+func afterFork(node int) func(logLine) bool {
+	return func(l logLine) bool {
+		return l.msg() == "swarm.manager.after_fork" && (node < 0 || l.int("node") == node)
+	}
+}
+
+// msgIs matches a log message, optionally for one node (node < 0: any).
+func msgIs(msg string, node int) func(logLine) bool {
+	return func(l logLine) bool { return l.msg() == msg && (node < 0 || l.int("node") == node) }
+}
+
+// waitNodesReady waits until every node 0..n-1 has logged after_fork from
+// its own side (it has installed its signal handlers and reported once),
+// counting from log index from. It returns node id -> pid.
+func (s *swarmProc) waitNodesReady(n int, from int) map[int]int {
+	s.t.Helper()
+	pids := map[int]int{}
+	for len(pids) < n {
+		l, i := s.waitLog(15*time.Second, fmt.Sprintf("%d nodes ready", n), from, func(l logLine) bool {
+			_, seen := pids[l.int("node")]
+			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && !seen
+		})
+		pids[l.int("node")] = l.int("pid")
+		from = i + 1
+	}
+	return pids
+}
+
+// supLine matches a supervisor log line, optionally for one node (node < 0: any).
+func supLine(msg string, node int) func(logLine) bool {
+	return func(l logLine) bool {
+		return l.role() == "supervisor" && l.msg() == msg && (node < 0 || l.int("node") == node)
+	}
+}
+
+// nodeReady waits for node id's own after_fork line (it has installed its
+// signal handlers and reported once) from log index from, and returns its pid.
+func (s *swarmProc) nodeReady(id, from int) int {
+	s.t.Helper()
+	l, _ := s.waitLog(15*time.Second, fmt.Sprintf("node %d ready", id), from, func(l logLine) bool {
+		return l.role() == "node" && l.msg() == "swarm.node.after_fork" && l.int("node") == id
+	})
+	return l.int("pid")
+}
+
+// nodeLine matches a node's own log line with message msg (node < 0: any).
+func nodeLine(msg string, node int) func(logLine) bool {
+	return func(l logLine) bool {
+		return l.role() == "node" && l.msg() == msg && (node < 0 || l.int("node") == node)
+	}
+}
+
+// waitQuiet waits for node id, running as pid, to log app.quiet.
+func (s *swarmProc) waitQuiet(id, pid, from int) {
+	s.t.Helper()
+	s.waitLog(10*time.Second, fmt.Sprintf("node %d (pid %d) quiet", id, pid), from, func(l logLine) bool {
+		return nodeLine("app.quiet", id)(l) && l.int("pid") == pid
+	})
+}
+
+// handlerStarted waits for node id's handler.started line from log index
+// from and returns the handler's pid.
+func (s *swarmProc) handlerStarted(id, from int) (pid, idx int) {
+	s.t.Helper()
+	l, i := s.waitLog(20*time.Second, fmt.Sprintf("node %d handler started", id), from, func(l logLine) bool {
+		return l.role() == "node" && l.msg() == "handler.started" && l.int("node") == id
+	})
+	return l.int("handler_pid"), i
+}
+
+// countHandled adds up the done counts of the app.batch lines from log
+// index next on, and returns the new index and sum.
+func (s *swarmProc) countHandled(next, sum int) (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; next < len(s.logs); next++ {
+		if s.logs[next].msg() == "app.batch" {
+			sum += s.logs[next].int("done")
+		}
+	}
+	return next, sum
+}
