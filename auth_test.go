@@ -251,8 +251,8 @@ func TestTLSAndSASL(t *testing.T) {
 		{"scram-sha-512", scram512Pass, true},
 	} {
 		t.Run(tc.mech, func(t *testing.T) {
-			args := append(append([]string{}, fastArgs...), "-nodes=2", "-bootstrap="+addr, "-topics="+secureTopic,
-				"-group=g-"+tc.mech, "-sasl-mechanism="+tc.mech, "-sasl-user="+saslTestUser)
+			args := swarmArgs(addr, "-nodes=2", "-topics="+secureTopic, "-group=g-"+tc.mech,
+				"-sasl-mechanism="+tc.mech, "-sasl-user="+saslTestUser)
 			args = append(args, p.tlsArgs()...)
 			var env []string
 			if tc.fromFile {
@@ -358,8 +358,8 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 	addr := newSecureBroker(t, p)
 	produceSecure(t, p, addr, secureTopic, 0, 10)
 	pwFile := writeTestFile(t, t.TempDir(), "password", scram512Pass+"\n")
-	args := append(append([]string{}, fastArgs...), "-nodes=1", "-bootstrap="+addr, "-topics="+secureTopic,
-		"-group=g-backoff", "-sasl-mechanism=scram-sha-512", "-sasl-user="+saslTestUser, "-sasl-password-file="+pwFile)
+	args := swarmArgs(addr, "-nodes=1", "-topics="+secureTopic, "-group=g-backoff",
+		"-sasl-mechanism=scram-sha-512", "-sasl-user="+saslTestUser, "-sasl-password-file="+pwFile)
 	s := startSwarm(t, append(args, p.tlsArgs()...)...)
 	pids := s.waitNodesReady(1, 0)
 	s.waitStdout(20*time.Second, "the first records", func(lines []string) bool { return len(keysSeen(lines, secureTopic)) == 10 })

@@ -36,21 +36,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// benchSwarmArgs are the arguments startSwarm would pass: JSON logs and a fixed
-// static membership prefix.
-func benchSwarmArgs(args ...string) []string {
-	return append([]string{"-log-format=json", "-instance-id=test"}, args...)
-}
-
-// startProc is startSwarm for any binary (the swarm or the baseline
-// consumer): every log line carries its arrival time (recvKey). stop kills
-// the process group early; it runs once, at cleanup if not before.
-func startProc(t testing.TB, bin string, args ...string) (s *swarmProc, stop func()) {
-	t.Helper()
-	s = startArgv(t, nil, append([]string{bin}, args...))
-	return s, s.stop
-}
-
 // BenchmarkSpawnFloor: the bare floor under every restart on this machine,
 // fork+exec of the static swarm binary (with CLONE_PIDFD, as the supervisor
 // spawns) until its main has printed its first line (-version), read from
@@ -107,8 +92,8 @@ func BenchmarkRecovery(b *testing.B) {
 	const nodes = 8
 	kills := max(b.N, 50)
 	_, addr := newBroker(b, nodes, "orders")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
-		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")...)
+	s := startSwarm(b, "-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
 	pids := s.waitNodesReady(nodes, 0)
 	started := map[int]time.Time{}
 	for id := range pids {
@@ -228,8 +213,8 @@ func benchMemory(b *testing.B, nodes int) {
 	noteLoad(b)
 	const total = 1_000_000
 	c, addr := newBroker(b, 8, "mem")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
-		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")...)
+	s := startSwarm(b, fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
+		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")
 	pidMap := s.waitNodesReady(nodes, 0)
 	var pids []int
 	for _, pid := range pidMap {
@@ -386,19 +371,18 @@ func runThroughput(b *testing.B, c *kfake.Cluster, addr, topic string, total, no
 	b.Helper()
 	g := closeFetches(c)
 	var s *swarmProc
-	var stop func()
 	if nodes == 0 {
 		bin, err := baselineBin()
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, stop = startProc(b, bin, "-bootstrap="+addr, "-topics="+topic, "-group="+group, "-instance-id=test",
-			"-session-timeout=3s")
+		s = startArgv(b, nil, []string{bin, "-bootstrap=" + addr, "-topics=" + topic, "-group=" + group, "-instance-id=test",
+			"-session-timeout=3s"})
 	} else {
-		s, stop = startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics="+topic,
-			"-handler="+handler, "-group="+group, "-log-level=debug", "-session-timeout=3s")...)
+		s = startSwarm(b, fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics="+topic,
+			"-handler="+handler, "-group="+group, "-log-level=debug", "-session-timeout=3s")
 	}
-	defer stop()
+	defer s.stop()
 	members := max(nodes, 1)
 	pids := []int{s.cmd.Process.Pid}
 	if nodes > 0 {
@@ -590,8 +574,8 @@ func BenchmarkIdleCost(b *testing.B) {
 	noteLoad(b)
 	const window = 60 * time.Second
 	c, addr := newBroker(b, 4, "orders")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
-		"-group=idle")...)
+	s := startSwarm(b, "-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-group=idle")
 	pidMap := s.waitNodesReady(4, 0)
 	var nodes []int
 	for _, pid := range pidMap {

@@ -84,7 +84,7 @@ func TestHandlerChaos(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "handled")
 	// A short restart delay keeps the crash-loop backoff of a node killed
 	// again and again within 10 s (50 ms, 100, 200, ... ms) inside the test.
-	s := startSwarm(t, cmdArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
 	s.waitNodesReady(nodes, 0)
 	in := newIncarnations()
 	for id := 0; id < nodes; id++ {

@@ -14,7 +14,7 @@ func TestConsumeAllThenGracefulStop(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	const n = 10000
 	produce(t, addr, "orders", n)
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-group=g1")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2")...)
 	pids := s.waitNodesReady(2, 0)
 
 	seen := map[int]bool{}

@@ -31,7 +31,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders", "out")
 	const n = 10000
 	produce(t, addr, "orders", n)
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "-output-topic=out", "--", h, "-answer=tag")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-output-topic=out", "--", h, "-answer=tag")...)
 	pids := s.waitNodesReady(2, 0)
 	hpids := map[int]int{}
 	for id := range pids {
@@ -97,7 +97,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 			in = append(in, &r)
 		}
 		produceRecords(t, addr, "orders", in)
-		s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-output-topic=out", "--", h, "-answer=echo")...)
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-output-topic=out", "--", h, "-answer=echo")...)
 		waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 30*time.Second)
 		src := readTopic(t, addr, "orders")[0]
 		out := readTopic(t, addr, "out")[0]
@@ -127,7 +127,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 		}
 		produceRecords(t, addr, "orders", in)
 		logPath := filepath.Join(t.TempDir(), "seen")
-		s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-codec=lines", "-output-topic=out", "-dead-letter-topic=dlq",
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-codec=lines", "-output-topic=out", "-dead-letter-topic=dlq",
 			"--", h, "-codec=lines", "-answer=echo", "-log="+logPath)...)
 		waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 30*time.Second)
 		var got []string
@@ -167,7 +167,7 @@ func TestHandlerCommandDeadLetter(t *testing.T) {
 	const n = 300
 	produce(t, addr, "orders", n)
 	failing := []string{"7", "100", "299"}
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "-output-topic=out", "-dead-letter-topic=dlq",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-output-topic=out", "-dead-letter-topic=dlq",
 		"--", h, "-answer=tag", "-fail-key="+strings.Join(failing, ","))...)
 	waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 60*time.Second)
 
@@ -218,7 +218,7 @@ func TestHandlerCommandFailureStopsNodeAndIsRetried(t *testing.T) {
 	_, addr := newBroker(t, 1, "orders")
 	produce(t, addr, "orders", 50) // one partition: key k at offset k
 	logPath := filepath.Join(t.TempDir(), "seen")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=1", "--", h, "-fail-key=20", "-log="+logPath)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "--", h, "-fail-key=20", "-log="+logPath)...)
 
 	stopped, _ := s.waitLog(20*time.Second, "node stops on the failed record", 0, func(l logLine) bool {
 		return l.role() == "node" && l.msg() == "app.stopped"
@@ -270,7 +270,7 @@ func TestHandlerCommandFailureFailsNode(t *testing.T) {
 			t.Parallel()
 			_, addr := newBroker(t, 1, "orders")
 			produce(t, addr, "orders", 20)
-			s := startSwarm(t, cmdArgs(addr, append([]string{"-nodes=1", "--", h}, tc.args...)...)...)
+			s := startSwarm(t, swarmArgs(addr, append([]string{"-nodes=1", "--", h}, tc.args...)...)...)
 			first, _ := s.handlerStarted(0, 0)
 			failed, _ := s.waitLog(20*time.Second, "handler.failed", 0, msgIs("handler.failed", 0))
 			if !strings.Contains(failed.str("err"), tc.want) {
@@ -303,7 +303,7 @@ func TestHandlerCommandFailureFailsNode(t *testing.T) {
 func TestHandlerDiesWithKilledNode(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 	hp, _ := s.handlerStarted(1, 0)
 	if kids := childrenOf(pids[1]); !slices.Contains(kids, hp) || !alive(hp) {
@@ -324,7 +324,7 @@ func TestHandlerDiesWithKilledNode(t *testing.T) {
 func TestSupervisorKilledLeavesNoHandler(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 	var procs []int
 	for id, pid := range pids {
@@ -346,7 +346,7 @@ func TestHandlerMemoryCountsAgainstLimit(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 1, "orders")
 	const limitMiB = 150
-	s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-memory-limit="+strconv.Itoa(limitMiB), "--", h, "-hog=200")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-memory-limit="+strconv.Itoa(limitMiB), "--", h, "-hog=200")...)
 	pid := s.nodeReady(0, 0)
 	first, _ := s.handlerStarted(0, 0)
 	if rss, err := rssOf(fmt.Sprintf("/proc/%d/status", pid)); err == nil && rss >= limitMiB<<20 {

@@ -78,6 +78,28 @@ var fastArgs = []string{
 	"-node-restart-timeout=200ms", "-shutdown-timeout=2s",
 }
 
+// swarmArgs is the one builder of a test swarm's flags: fastArgs, then a
+// flag route on the broker at addr (topic orders, group g1; none when addr
+// is "", for routes from -config or SWARM_* variables), then the test's
+// own flags. Package flag keeps a flag's last value, so extra overrides
+// any of these. The handler is the product's default (print) unless extra
+// names one: -handler=... or a command after "--". (Benchmarks give every
+// flag themselves: their figures are for the defaults they name.)
+func swarmArgs(addr string, extra ...string) []string {
+	args := append([]string{}, fastArgs...)
+	if addr != "" {
+		args = append(args, "-bootstrap="+addr, "-topics=orders", "-group=g1")
+	}
+	return append(args, extra...)
+}
+
+// swarmArgv is the command line of the binary under test: JSON logs (what
+// the harness reads) and the static membership prefix "test" (members
+// test_<node>_<route>, whatever the host), then args.
+func swarmArgv(args ...string) []string {
+	return append([]string{swarmBin, "-log-format=json", "-instance-id=test"}, args...)
+}
+
 // startSwarm runs the binary with JSON logs in a new process group.
 func startSwarm(t testing.TB, args ...string) *swarmProc {
 	t.Helper()
@@ -93,8 +115,7 @@ func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
 // wrapper[0] wrapper[1:]... swarm args...
 func startWrapped(t testing.TB, env, wrapper []string, args ...string) *swarmProc {
 	t.Helper()
-	argv := append(append(append([]string(nil), wrapper...), swarmBin, "-log-format=json", "-instance-id=test"), args...)
-	return startArgv(t, env, argv)
+	return startArgv(t, env, append(append([]string(nil), wrapper...), swarmArgv(args...)...))
 }
 
 // startArgv runs argv (the swarm, or another program logging JSON such as
@@ -230,13 +251,6 @@ func sendSig(t *testing.T, pid int, sig syscall.Signal) {
 	}
 }
 
-// swarmArgs is fastArgs with overrides: a later flag wins in package flag.
-func swarmArgs(addr string, extra ...string) []string {
-	args := append([]string{}, fastArgs...)
-	args = append(args, "-bootstrap="+addr, "-topics=orders", "-group=g1", "-handler=discard")
-	return append(args, extra...)
-}
-
 // handlerProgs are the test's handler commands, built once into the
 // directory TestMain removes at the end.
 var handlerProgs struct {
@@ -269,12 +283,4 @@ func handlerPrograms(t testing.TB) (handler, answer string) {
 		t.Fatal(handlerProgs.err)
 	}
 	return handlerProgs.handler, handlerProgs.answer
-}
-
-// cmdArgs are fastArgs for a swarm on topic orders, group g1, without a
-// built-in handler; extra ends with "--" and the command.
-func cmdArgs(addr string, extra ...string) []string {
-	args := append([]string{}, fastArgs...)
-	args = append(args, "-bootstrap="+addr, "-topics=orders", "-group=g1")
-	return append(args, extra...)
 }

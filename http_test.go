@@ -39,7 +39,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 func startWithHTTP(t *testing.T) (*swarmProc, string, map[int]int) {
 	t.Helper()
 	_, addr := newBroker(t, 4, "orders")
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard",
 		"-http=127.0.0.1:0")...)
 	l, _ := s.waitLog(10*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
 	pids := s.waitNodesReady(2, 0)

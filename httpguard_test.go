@@ -59,7 +59,7 @@ func closedByServer(c net.Conn, wait time.Duration) bool {
 // 30 s by default).
 func TestHTTPIdleConnectionsClosed(t *testing.T) {
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarmEnv(t, []string{httpIdleTimeoutEnv + "=1s"}, swarmArgs(addr, "-nodes=1", "-http=127.0.0.1:0")...)
+	s := startSwarmEnv(t, []string{httpIdleTimeoutEnv + "=1s"}, swarmArgs(addr, "-nodes=1", "-handler=discard", "-http=127.0.0.1:0")...)
 	l, _ := s.waitLog(15*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
 	httpAddr := l.str("addr")
 	var conns []net.Conn
@@ -92,7 +92,7 @@ func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
 		t.Skip("SKIPPED: no prlimit (util-linux): the fd flood was not tested")
 	}
 	_, addr := newBroker(t, 2, "orders")
-	s := startWrapped(t, nil, []string{"prlimit", "--nofile=128:128", "--"}, swarmArgs(addr, "-nodes=2", "-http=127.0.0.1:0")...)
+	s := startWrapped(t, nil, []string{"prlimit", "--nofile=128:128", "--"}, swarmArgs(addr, "-nodes=2", "-handler=discard", "-http=127.0.0.1:0")...)
 	l, _ := s.waitLog(15*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
 	httpAddr := l.str("addr")
 	pids := s.waitNodesReady(2, 0)

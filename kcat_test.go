@@ -71,7 +71,7 @@ func TestKcatInterop(t *testing.T) {
 	runKcat(t, kcat, in.String(), "-P", "-b", addr, "-t", topic, "-K", ":")
 	t.Logf("kcat -P produced %d records in %s", n, time.Since(start).Round(time.Millisecond))
 
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics="+topic, "-group=g-kcat")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-topics="+topic, "-group=g-kcat")...)
 	s.waitStdout(30*time.Second, fmt.Sprintf("all %d records kcat produced", n), func(lines []string) bool {
 		return len(keysSeen(lines, topic)) == n
 	})
@@ -135,7 +135,7 @@ func TestKcatHandlerOutput(t *testing.T) {
 	start := time.Now()
 	runKcat(t, kcat, input.String(), "-P", "-b", addr, "-t", in, "-K", ":")
 
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics="+in, "-group=g-kcat-out",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-topics="+in, "-group=g-kcat-out",
 		"-codec=lines", "-output-topic="+out, "--", catPath)...)
 	// kcat -C -c n returns once it has read n records: no polling here.
 	got := strings.Split(strings.TrimSuffix(

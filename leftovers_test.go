@@ -120,7 +120,7 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 			script, marker := leftoverHandler(t, tc.setsid, last)
 			// No restart within the test: a replacement's handler would
 			// start a sleep with the same marker, alive and rightly so.
-			s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-codec=lines", "-node-restart-timeout=1m", "--", "/bin/sh", "-c", script)...)
+			s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-codec=lines", "-node-restart-timeout=1m", "--", "/bin/sh", "-c", script)...)
 			pids := s.waitNodesReady(1, 0)
 			sleep := waitSleepStarted(t, marker)
 			t.Logf("sleep %d started by node %d", sleep, pids[0])

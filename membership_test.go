@@ -188,8 +188,8 @@ func TestStaticMembershipSurvivesKill(t *testing.T) {
 	// A session well above restart delay plus start-up: the killed node's
 	// old member must still be in the group when its replacement joins,
 	// or the broker would rebalance on the session expiry instead.
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-balancer=range", "-session-timeout=6s",
-		"-bootstrap="+addr, "-topics=events", "-group="+group)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-balancer=range", "-session-timeout=6s",
+		"-topics=events", "-group="+group)...)
 	pids := s.waitNodesReady(2, 0)
 	waitPrinted(t, s, 100)
 

@@ -34,8 +34,8 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	// exit at once: 100 orphans, reparented to PID 1, dying 0.3 s later.
 	// It then answers records as cat does (codec lines: echo = done).
 	script := `i=0; while [ $i -lt 50 ]; do (sleep 0.3 &); i=$((i+1)); done; exec cat`
-	s := startWrapped(t, nil, []string{unshare, "--pid", "--fork"}, append(fastArgs,
-		"-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines", "-node-restart-timeout=100ms",
+	s := startWrapped(t, nil, []string{unshare, "--pid", "--fork"}, swarmArgs(addr,
+		"-nodes=2", "-codec=lines", "-node-restart-timeout=100ms",
 		"--", "/bin/sh", "-c", script)...)
 	s.waitNodesReady(2, 0)
 	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, msgIs("app.supervising", -1))

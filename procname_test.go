@@ -53,7 +53,7 @@ func procNames(t *testing.T, pid int) (comm string, argv []string) {
 func TestProcessNames(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 
 	comm, argv := procNames(t, s.pid())

@@ -33,8 +33,7 @@ func TestStopFromAnyMomentCommitsHandled(t *testing.T) {
 			defer stopTraffic()
 			group := "stop-" + after.String()
 			flow := newFlowClock()
-			s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
-				"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=" + group}, flow.add)
+			s := startTapped(t, nil, swarmArgv("-nodes=2", "-bootstrap="+addr, "-topics=flow", "-group="+group), flow.add)
 			started := time.Now()
 			waitFor(t, 10*time.Second, "the moment to stop", func() bool { return time.Since(started) >= after })
 			s.signal(syscall.SIGTERM)
@@ -62,8 +61,7 @@ func TestKilledNodeResumesWithoutRebalance(t *testing.T) {
 	stopTraffic := steadyTraffic(t, addr, "flow", parts, 1000)
 	defer stopTraffic()
 	flow := newFlowClock()
-	s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
-		"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=kill"}, flow.add)
+	s := startTapped(t, nil, swarmArgv("-nodes=2", "-bootstrap="+addr, "-topics=flow", "-group=kill"), flow.add)
 	pids := s.waitNodesReady(2, 0)
 	// Settled: both nodes hold partitions and every partition flows.
 	held := map[int]string{}

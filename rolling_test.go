@@ -18,7 +18,7 @@ func TestRollingRestart(t *testing.T) {
 	c, addr := newBroker(t, 6, "orders")
 	const nodes, before, during = 3, 3000, 3000
 	produce(t, addr, "orders", before)
-	s := startSwarm(t, append(fastArgs, "-nodes=3", "-bootstrap="+addr, "-topics=orders", "-group=roll",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-group=roll",
 		"-balancer=range", "-session-timeout=6s")...)
 	oldPids := s.waitNodesReady(nodes, 0)
 	// An operator rolls a settled group: wait until all three are members.
@@ -82,7 +82,7 @@ func TestRollingRestart(t *testing.T) {
 // second node down.
 func TestRollingRestartRestartedByHUP(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-handler=discard")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard")...)
 	s.waitNodesReady(2, 0)
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
@@ -121,7 +121,7 @@ func TestRollingRestartHoldsOnFailingReplacement(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	bad := t.TempDir() + "/bad-deploy"
 	script := `if [ -e "$1" ]; then echo "bad deploy" >&2; exit 1; fi; exec cat`
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-codec=lines",
 		"-report-interval=300ms", "-node-restart-timeout=50ms", "--", "/bin/sh", "-c", script, "sh", bad)...)
 	s.waitNodesReady(2, 0)
 	if err := os.WriteFile(bad, nil, 0o644); err != nil {

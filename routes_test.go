@@ -159,7 +159,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 		},
 	})
 	start := time.Now()
-	s := startSwarm(t, append(fastArgs, "-config="+cfg)...)
+	s := startSwarm(t, swarmArgs("", "-config="+cfg)...)
 	sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
 	if sup.int("nodes") != 2 || sup.int("routes") != 3 {
 		t.Errorf("supervising %d nodes and %d routes, want 2 and 3 (from the file)", sup.int("nodes"), sup.int("routes"))
@@ -301,7 +301,7 @@ func TestRoutesFilters(t *testing.T) {
 			for k, v := range file {
 				f[k] = v
 			}
-			s := startSwarm(t, append(append(fastArgs, "-config="+writeConfig(t, f)), tc.flags...)...)
+			s := startSwarm(t, swarmArgs("", append([]string{"-config=" + writeConfig(t, f)}, tc.flags...)...)...)
 			s.waitNodesReady(1, 0)
 			adm := newAdmin(t, addr)
 			for topic, group := range tc.consumed {
@@ -332,7 +332,7 @@ func TestRoutesFilters(t *testing.T) {
 		_, addr := newBroker(t, 2, "a", "b")
 		produce(t, addr, "a", 50)
 		produce(t, addr, "b", 50)
-		s := startSwarm(t, append(fastArgs, "-nodes=1", "-bootstrap="+addr, "-topics=a,b", "-group=gf",
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-topics=a,b", "-group=gf",
 			"-handler=discard", "-include-consumer-groups=gf", "-exclude-topics=b")...)
 		s.waitNodesReady(1, 0)
 		adm := newAdmin(t, addr)

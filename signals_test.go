@@ -229,7 +229,7 @@ func TestSecondTERMKillsAllAtOnce(t *testing.T) {
 	const shutdown = 30 * time.Second
 	// A long report timeout: the stopped nodes must not be health-stopped
 	// before the supervisor's own TERM.
-	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-report-timeout=10s",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=discard", "-node-report-timeout=10s",
 		"-shutdown-timeout="+shutdown.String())...)
 	pids := s.waitNodesReady(3, 0)
 	stuck := []int{0, 1}

@@ -36,7 +36,7 @@ func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
 func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 	_, addr := newBroker(t, 3, "orders")
 	const delay = 300 * time.Millisecond
-	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-restart-timeout="+delay.String())...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=discard", "-node-restart-timeout="+delay.String())...)
 	pids := s.waitNodesReady(3, 0)
 	for id := 0; id < 3; id++ {
 		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
@@ -115,7 +115,7 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 		reportTimeout = time.Second
 		shutdown      = time.Second
 	)
-	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-report-interval="+reportEvery.String(),
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard", "-report-interval="+reportEvery.String(),
 		"-node-report-timeout="+reportTimeout.String(), "-shutdown-timeout="+shutdown.String())...)
 	pids := s.waitNodesReady(2, 0)
 
@@ -163,7 +163,7 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 // 3. A node above -memory-limit reports 3, is stopped and replaced.
 func TestNodeOverMemoryLimitIsReplaced(t *testing.T) {
 	_, addr := newBroker(t, 1, "orders")
-	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-memory-limit=1")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-handler=discard", "-memory-limit=1")...)
 	pid := s.nodeReady(0, 0)
 
 	stopping, _ := s.waitLog(5*time.Second, "stopping status 3", 0, supLine("swarm.manager.stopping", 0))
@@ -209,7 +209,7 @@ func TestNodesExitWhenSupervisorKilled(t *testing.T) {
 	_, addr := newBroker(t, 3, "orders")
 	// Reports every 3 s: the getppid backstop cannot fire within the 1 s
 	// budget, so only the pidfd watch can meet it.
-	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-report-interval=3s", "-node-report-timeout=10s")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=discard", "-report-interval=3s", "-node-report-timeout=10s")...)
 	pids := s.waitNodesReady(3, 0)
 	for _, pid := range pids {
 		nodePids = append(nodePids, pid)
@@ -266,7 +266,7 @@ func TestNodesExitWhenSupervisorKilled(t *testing.T) {
 func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	const nodes, kills = 4, 20
-	s := startSwarm(t, swarmArgs(addr, fmt.Sprintf("-nodes=%d", nodes), "-node-restart-timeout=0")...)
+	s := startSwarm(t, swarmArgs(addr, fmt.Sprintf("-nodes=%d", nodes), "-handler=discard", "-node-restart-timeout=0")...)
 	pids := s.waitNodesReady(nodes, 0)
 	// The supervisor logs after_fork after closing its copy of the write
 	// end and adding both fds to epoll: from then on its fd set is settled.
@@ -334,7 +334,7 @@ func TestHealthPipeGarbage(t *testing.T) {
 		reportTimeout = 2 * time.Second
 		delay         = 2500 * time.Millisecond // > reportTimeout: the observation window
 	)
-	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-report-interval=100ms",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard", "-report-interval=100ms",
 		"-node-report-timeout="+reportTimeout.String(), "-node-restart-timeout="+delay.String())...)
 	pids := s.waitNodesReady(2, 0)
 	sup := s.pid()
@@ -465,7 +465,7 @@ func TestShutdownKillsStuckNodeExit4(t *testing.T) {
 	const shutdown = time.Second
 	// A long report timeout: the stopped node must not be health-stopped
 	// before the supervisor's own TERM.
-	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-node-report-timeout=10s",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard", "-node-report-timeout=10s",
 		"-shutdown-timeout="+shutdown.String())...)
 	pids := s.waitNodesReady(2, 0)
 

@@ -321,8 +321,8 @@ func (p *feltProc) wait(b *testing.B, timeout time.Duration) int {
 // startSwarmProc starts a swarm with default flags but JSON logs.
 func startSwarmProc(b *testing.B, addr, topic, group string) *feltProc {
 	flow := newFlowClock()
-	sw := startTapped(b, nil, []string{swarmBin, "-log-format=json", "-nodes=" + strconv.Itoa(feltMembers),
-		"-bootstrap=" + addr, "-topics=" + topic, "-group=" + group}, flow.add)
+	sw := startTapped(b, nil, swarmArgv("-nodes="+strconv.Itoa(feltMembers),
+		"-bootstrap="+addr, "-topics="+topic, "-group="+group), flow.add)
 	return &feltProc{pid: sw.cmd.Process.Pid, started: time.Now(), flow: flow, sw: sw, close: sw.stop}
 }
 

@@ -198,7 +198,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 
 	t.Run("flag-over-invalid-env", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=0"},
-			append(fastArgs, "-nodes=1", "-bootstrap="+addr, "-topics=orders", "-group=gflag")...)
+			swarmArgs(addr, "-nodes=1", "-group=gflag")...)
 		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
 		if got := sup.int("nodes"); got != 1 {
 			t.Fatalf("supervising %d nodes, want 1 (from -nodes=1, not SWARM_NODES=0)", got)
@@ -215,7 +215,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 
 	t.Run("env-when-no-flag", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=2", "SWARM_TOPICS=orders", "SWARM_BOOTSTRAP=" + addr, "SWARM_GROUP=genv"},
-			fastArgs...)
+			swarmArgs("")...)
 		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
 		if got, group := sup.int("nodes"), sup.str("group"); got != 2 || group != "genv" {
 			t.Fatalf("supervising %d nodes of group %q, want 2 of genv (from the environment)", got, group)
