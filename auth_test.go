@@ -377,7 +377,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 	var deaths []death
 	i := from
 	for len(deaths) < failures+1 { // the kill, then the failures
-		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, msgIs("swarm.node.exited", 0))
+		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, logged("swarm.node.exited", "node", 0))
 		ns, ok := l["restart_in"].(float64) // slog's JSON: nanoseconds
 		if !ok {
 			t.Fatalf("exited line without restart_in: %v", l)
@@ -385,7 +385,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		d := time.Duration(ns)
 		deaths = append(deaths, death{l.time(), d})
 		// The next start must not come before the delay ran out.
-		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, msgIs("swarm.manager.before_fork", 0))
+		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, logged("swarm.manager.before_fork", "node", 0))
 		if gap := next.time().Sub(l.time()); gap < d-2*time.Millisecond {
 			t.Errorf("restart %d came %s after the exit, before its delay %s", len(deaths), gap, d)
 		}
@@ -405,7 +405,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Logf("node error: %s", fails[0].str("err"))
 		t.Logf("restart delays: %s, %s, %s, %s", deaths[0].restart, deaths[1].restart, deaths[2].restart, deaths[3].restart)
 	}
-	for _, f := range s.matching(msgIs("swarm.node.exited", 0))[1:] {
+	for _, f := range s.matching(logged("swarm.node.exited", "node", 0))[1:] {
 		if f.str("exit") != "exit 1" {
 			t.Errorf("a node that could not log in exited %q, want exit status 1", f.str("exit"))
 		}

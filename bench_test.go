@@ -111,14 +111,12 @@ func BenchmarkRecovery(b *testing.B) {
 		if err := syscall.Kill(pids[id], syscall.SIGKILL); err != nil {
 			b.Fatal(err)
 		}
-		ex, _ := s.waitLog(10*time.Second, "node exited", from, msgIs("swarm.node.exited", id))
+		ex, _ := s.waitLog(10*time.Second, "node exited", from, logged("swarm.node.exited", "node", id))
 		if d := ex.int("restart_in"); d != 0 {
 			b.Fatalf("node %d restarts in %d ns: the kill hit the crash-loop backoff", id, d)
 		}
-		fork, _ := s.waitLog(10*time.Second, "replacement forked", from, afterFork(id))
-		ready, _ := s.waitLog(10*time.Second, "replacement running", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == id
-		})
+		fork, _ := s.waitLog(10*time.Second, "replacement forked", from, logged("swarm.manager.after_fork", "node", id))
+		ready, _ := s.waitLog(10*time.Second, "replacement running", from, logged("swarm.node.after_fork", "role", "node", "node", id))
 		exited = append(exited, ms(ex.time().Sub(killed)))
 		forked = append(forked, ms(fork.time().Sub(killed)))
 		running = append(running, ms(ready.time().Sub(killed)))
@@ -164,14 +162,10 @@ func BenchmarkDeadlines(b *testing.B) {
 		if err := syscall.Kill(pids[id], syscall.SIGSTOP); err != nil {
 			b.Fatal(err)
 		}
-		st, _ := s.waitLog(10*time.Second, "stopping -1", from, func(l logLine) bool {
-			return l.msg() == "swarm.manager.stopping" && l.int("node") == id && l.int("status") == statusHanging
-		})
-		kl, _ := s.waitLog(10*time.Second, "terminating", from, msgIs("swarm.manager.terminating", id))
-		bf, _ := s.waitLog(10*time.Second, "restart", from, msgIs("swarm.manager.before_fork", id))
-		ready, _ := s.waitLog(10*time.Second, "running", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == id
-		})
+		st, _ := s.waitLog(10*time.Second, "stopping -1", from, logged("swarm.manager.stopping", "node", id, "status", statusHanging))
+		kl, _ := s.waitLog(10*time.Second, "terminating", from, logged("swarm.manager.terminating", "node", id))
+		bf, _ := s.waitLog(10*time.Second, "restart", from, logged("swarm.manager.before_fork", "node", id))
+		ready, _ := s.waitLog(10*time.Second, "running", from, logged("swarm.node.after_fork", "role", "node", "node", id))
 		term = append(term, num(st["late_ms"]))
 		kill = append(kill, num(kl["late_ms"]))
 		restart = append(restart, num(bf["late_ms"]))

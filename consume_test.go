@@ -36,7 +36,7 @@ func TestConsumeAllThenGracefulStop(t *testing.T) {
 	if left := groupPids(s.pgid); len(left) > 0 {
 		t.Errorf("processes left: %v", left)
 	}
-	if got := len(s.matching(msgIs("app.stopped", -1))); got != 3 {
+	if got := len(s.matching(logged("app.stopped"))); got != 3 {
 		t.Errorf("app.stopped logged %d times, want 3 (2 nodes + supervisor)", got)
 	}
 }

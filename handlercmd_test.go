@@ -77,7 +77,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 		}) {
 			t.Errorf("handler of node %d did not see stdin EOF", id)
 		}
-		if l := s.matching(func(l logLine) bool { return l.msg() == "handler.exited" && l.int("node") == id }); len(l) != 1 || l[0].str("exit") != "exit 0" {
+		if l := s.matching(logged("handler.exited", "node", id)); len(l) != 1 || l[0].str("exit") != "exit 0" {
 			t.Errorf("node %d: handler.exited lines %v, want one with exit 0", id, l)
 		}
 	}
@@ -202,10 +202,10 @@ func TestHandlerCommandDeadLetter(t *testing.T) {
 	if out := allRecords(readTopic(t, addr, "out")); len(out) != n-len(failing) {
 		t.Errorf("%d records on the output topic, want %d", len(out), n-len(failing))
 	}
-	if l := s.matching(msgIs("handler.dead_letter", -1)); len(l) != len(failing) {
+	if l := s.matching(logged("handler.dead_letter")); len(l) != len(failing) {
 		t.Errorf("%d handler.dead_letter log lines, want %d", len(l), len(failing))
 	}
-	if l := s.matching(msgIs("app.stopped", -1)); len(l) != 0 {
+	if l := s.matching(logged("app.stopped")); len(l) != 0 {
 		t.Errorf("a node stopped: %v", l)
 	}
 }
@@ -220,13 +220,11 @@ func TestHandlerCommandFailureStopsNodeAndIsRetried(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "seen")
 	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "--", h, "-fail-key=20", "-log="+logPath)...)
 
-	stopped, _ := s.waitLog(20*time.Second, "node stops on the failed record", 0, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "app.stopped"
-	})
+	stopped, _ := s.waitLog(20*time.Second, "node stops on the failed record", 0, logged("app.stopped", "role", "node"))
 	if e := stopped.str("err"); !strings.Contains(e, "topic orders partition 0 offset 20") || !strings.Contains(e, "refused key 20") {
 		t.Errorf("app.stopped err %q, want it to name topic orders partition 0 offset 20 and the handler's error", e)
 	}
-	exited, _ := s.waitLog(5*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+	exited, _ := s.waitLog(5*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if exited.str("exit") != "exit 1" {
 		t.Errorf("node exit %q, want exit 1", exited.str("exit"))
 	}
@@ -272,11 +270,11 @@ func TestHandlerCommandFailureFailsNode(t *testing.T) {
 			produce(t, addr, "orders", 20)
 			s := startSwarm(t, swarmArgs(addr, append([]string{"-nodes=1", "--", h}, tc.args...)...)...)
 			first, _ := s.handlerStarted(0, 0)
-			failed, _ := s.waitLog(20*time.Second, "handler.failed", 0, msgIs("handler.failed", 0))
+			failed, _ := s.waitLog(20*time.Second, "handler.failed", 0, logged("handler.failed", "node", 0))
 			if !strings.Contains(failed.str("err"), tc.want) {
 				t.Errorf("handler.failed err %q, want %q", failed.str("err"), tc.want)
 			}
-			exited, i := s.waitLog(10*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+			exited, i := s.waitLog(10*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			if exited.str("exit") != "exit 1" {
 				t.Errorf("node exit %q, want exit 1", exited.str("exit"))
 			}
@@ -352,11 +350,11 @@ func TestHandlerMemoryCountsAgainstLimit(t *testing.T) {
 	if rss, err := rssOf(fmt.Sprintf("/proc/%d/status", pid)); err == nil && rss >= limitMiB<<20 {
 		t.Skipf("the node alone uses %d MiB, above the %d MiB limit: the test would prove nothing", rss>>20, limitMiB)
 	}
-	stopping, _ := s.waitLog(20*time.Second, "node stopped for memory", 0, supLine("swarm.manager.stopping", 0))
+	stopping, _ := s.waitLog(20*time.Second, "node stopped for memory", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
 	if stopping.int("status") != statusMemory {
 		t.Fatalf("stopping %v, want status %d", stopping, statusMemory)
 	}
-	_, i := s.waitLog(10*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+	_, i := s.waitLog(10*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if alive(first) {
 		t.Errorf("handler %d alive after its node was stopped", first)
 	}

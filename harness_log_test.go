@@ -206,16 +206,41 @@ func (s *swarmProc) otherLines() []string {
 	return append([]string(nil), s.other...)
 }
 
-// afterFork matches the supervisor's log line for a started node.
-func afterFork(node int) func(logLine) bool {
-	return func(l logLine) bool {
-		return l.msg() == "swarm.manager.after_fork" && (node < 0 || l.int("node") == node)
+// logged is the one log predicate: it matches a line whose event (msg) is
+// msg and whose fields hold the given values, given as key, value pairs;
+// an int value is compared with l.int(key), a string with l.str(key). A
+// field left out may hold anything: logged("swarm.node.exited", "role",
+// "supervisor", "node", 1) is the supervisor's line for node 1's death,
+// logged("app.stopped") any side's.
+func logged(msg string, fields ...any) func(logLine) bool {
+	if len(fields)%2 != 0 {
+		panic(fmt.Sprintf("logged(%q): fields %v are not key, value pairs", msg, fields))
 	}
-}
-
-// msgIs matches a log message, optionally for one node (node < 0: any).
-func msgIs(msg string, node int) func(logLine) bool {
-	return func(l logLine) bool { return l.msg() == msg && (node < 0 || l.int("node") == node) }
+	for i := 0; i < len(fields); i += 2 {
+		if _, ok := fields[i].(string); !ok {
+			panic(fmt.Sprintf("logged(%q): key %v is not a string", msg, fields[i]))
+		}
+		switch fields[i+1].(type) {
+		case int, string:
+		default:
+			panic(fmt.Sprintf("logged(%q): value %v of %v is neither an int nor a string", msg, fields[i+1], fields[i]))
+		}
+	}
+	return func(l logLine) bool {
+		if l.msg() != msg {
+			return false
+		}
+		for i := 0; i < len(fields); i += 2 {
+			key := fields[i].(string)
+			if v, ok := fields[i+1].(int); ok && l.int(key) != v {
+				return false
+			}
+			if v, ok := fields[i+1].(string); ok && l.str(key) != v {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // waitNodesReady waits until every node 0..n-1 has logged after_fork from
@@ -224,10 +249,11 @@ func msgIs(msg string, node int) func(logLine) bool {
 func (s *swarmProc) waitNodesReady(n int, from int) map[int]int {
 	s.t.Helper()
 	pids := map[int]int{}
+	ready := logged("swarm.node.after_fork", "role", "node")
 	for len(pids) < n {
 		l, i := s.waitLog(15*time.Second, fmt.Sprintf("%d nodes ready", n), from, func(l logLine) bool {
 			_, seen := pids[l.int("node")]
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && !seen
+			return ready(l) && !seen
 		})
 		pids[l.int("node")] = l.int("pid")
 		from = i + 1
@@ -235,45 +261,28 @@ func (s *swarmProc) waitNodesReady(n int, from int) map[int]int {
 	return pids
 }
 
-// supLine matches a supervisor log line, optionally for one node (node < 0: any).
-func supLine(msg string, node int) func(logLine) bool {
-	return func(l logLine) bool {
-		return l.role() == "supervisor" && l.msg() == msg && (node < 0 || l.int("node") == node)
-	}
-}
-
 // nodeReady waits for node id's own after_fork line (it has installed its
 // signal handlers and reported once) from log index from, and returns its pid.
 func (s *swarmProc) nodeReady(id, from int) int {
 	s.t.Helper()
-	l, _ := s.waitLog(15*time.Second, fmt.Sprintf("node %d ready", id), from, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "swarm.node.after_fork" && l.int("node") == id
-	})
+	l, _ := s.waitLog(15*time.Second, fmt.Sprintf("node %d ready", id), from,
+		logged("swarm.node.after_fork", "role", "node", "node", id))
 	return l.int("pid")
-}
-
-// nodeLine matches a node's own log line with message msg (node < 0: any).
-func nodeLine(msg string, node int) func(logLine) bool {
-	return func(l logLine) bool {
-		return l.role() == "node" && l.msg() == msg && (node < 0 || l.int("node") == node)
-	}
 }
 
 // waitQuiet waits for node id, running as pid, to log app.quiet.
 func (s *swarmProc) waitQuiet(id, pid, from int) {
 	s.t.Helper()
-	s.waitLog(10*time.Second, fmt.Sprintf("node %d (pid %d) quiet", id, pid), from, func(l logLine) bool {
-		return nodeLine("app.quiet", id)(l) && l.int("pid") == pid
-	})
+	s.waitLog(10*time.Second, fmt.Sprintf("node %d (pid %d) quiet", id, pid), from,
+		logged("app.quiet", "role", "node", "node", id, "pid", pid))
 }
 
 // handlerStarted waits for node id's handler.started line from log index
 // from and returns the handler's pid.
 func (s *swarmProc) handlerStarted(id, from int) (pid, idx int) {
 	s.t.Helper()
-	l, i := s.waitLog(20*time.Second, fmt.Sprintf("node %d handler started", id), from, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "handler.started" && l.int("node") == id
-	})
+	l, i := s.waitLog(20*time.Second, fmt.Sprintf("node %d handler started", id), from,
+		logged("handler.started", "role", "node", "node", id))
 	return l.int("handler_pid"), i
 }
 
@@ -283,7 +292,7 @@ func (s *swarmProc) countHandled(next, sum int) (int, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ; next < len(s.logs); next++ {
-		if s.logs[next].msg() == "app.batch" {
+		if logged("app.batch")(s.logs[next]) {
 			sum += s.logs[next].int("done")
 		}
 	}

@@ -41,7 +41,7 @@ func startWithHTTP(t *testing.T) (*swarmProc, string, map[int]int) {
 	_, addr := newBroker(t, 4, "orders")
 	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard",
 		"-http=127.0.0.1:0")...)
-	l, _ := s.waitLog(10*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
+	l, _ := s.waitLog(10*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	pids := s.waitNodesReady(2, 0)
 	return s, "http://" + l.str("addr"), pids
 }

@@ -128,7 +128,7 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 			switch tc.path {
 			case "kill-node":
 				sendSig(t, pids[0], syscall.SIGKILL)
-				s.waitLog(10*time.Second, "node 0's death seen", from, supLine("swarm.node.exited", 0))
+				s.waitLog(10*time.Second, "node 0's death seen", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			case "stop":
 				s.signal(syscall.SIGTERM)
 				if code := s.waitExit(20 * time.Second); code != 0 {
@@ -136,8 +136,8 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 				}
 			case "fail":
 				produce(t, addr, "orders", 2)
-				s.waitLog(20*time.Second, "handler.failed", from, msgIs("handler.failed", 0))
-				s.waitLog(10*time.Second, "node 0 exited", from, supLine("swarm.node.exited", 0))
+				s.waitLog(20*time.Second, "handler.failed", from, logged("handler.failed", "node", 0))
+				s.waitLog(10*time.Second, "node 0 exited", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			case "kill-supervisor":
 				sendSig(t, s.pid(), syscall.SIGKILL)
 				waitFor(t, 2*time.Second, "the orphaned node to exit", func() bool { return !alive(pids[0]) })

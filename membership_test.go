@@ -222,15 +222,11 @@ func TestStaticMembershipSurvivesKill(t *testing.T) {
 		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 			t.Fatalf("round %d: kill node 0 (pid %d): %v", round, victim, err)
 		}
-		exited, i := s.waitLog(10*time.Second, "node 0 reaped", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.exited" && l.role() == "supervisor" && l.int("node") == 0
-		})
+		exited, i := s.waitLog(10*time.Second, "node 0 reaped", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 		if got := exited.str("exit"); got != "signal SIGKILL" || exited.int("node_pid") != victim {
 			t.Errorf("round %d: reaped node 0 pid %d with %q, want pid %d with %q", round, exited.int("node_pid"), got, victim, "signal SIGKILL")
 		}
-		back, _ := s.waitLog(10*time.Second, "node 0 restarted", i, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == 0
-		})
+		back, _ := s.waitLog(10*time.Second, "node 0 restarted", i, logged("swarm.node.after_fork", "role", "node", "node", 0))
 		newPid := back.int("pid")
 		if newPid == victim {
 			t.Fatalf("round %d: restarted node 0 has the old pid %d", round, newPid)
@@ -294,7 +290,7 @@ func TestStaticMembershipSurvivesKill(t *testing.T) {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 	handled := map[int]int{} // pid -> records handled, from each node's app.stopped
-	for _, l := range s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "node" }) {
+	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
 		handled[l.int("pid")] = l.int("handled")
 	}
 	if handled[newPid] <= 0 {

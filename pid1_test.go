@@ -38,7 +38,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 		"-nodes=2", "-codec=lines", "-node-restart-timeout=100ms",
 		"--", "/bin/sh", "-c", script)...)
 	s.waitNodesReady(2, 0)
-	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, msgIs("app.supervising", -1))
+	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, logged("app.supervising"))
 	if sup.int("pid") != 1 {
 		t.Fatalf("supervisor pid %d in its namespace, want 1", sup.int("pid"))
 	}
@@ -50,11 +50,11 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	if err := syscall.Kill(node0, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	exited, _ := s.waitLog(10*time.Second, "node 0's death seen", from, msgIs("swarm.node.exited", 0))
+	exited, _ := s.waitLog(10*time.Second, "node 0's death seen", from, logged("swarm.node.exited", "node", 0))
 	if exited.str("exit") != "signal SIGKILL" {
 		t.Errorf("node 0 exit seen as %q, want signal SIGKILL", exited.str("exit"))
 	}
-	s.waitLog(10*time.Second, "node 0 replaced", from, afterFork(0))
+	s.waitLog(10*time.Second, "node 0 replaced", from, logged("swarm.manager.after_fork", "node", 0))
 
 	// Wait for every orphan to have died and been reaped: no process in
 	// the namespace but the supervisor, its nodes and their handlers, and
@@ -80,7 +80,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := 0; id < 2; id++ {
-		l, _ := s.waitLog(20*time.Second, "node exit on stop", from, msgIs("swarm.node.exited", id))
+		l, _ := s.waitLog(20*time.Second, "node exit on stop", from, logged("swarm.node.exited", "node", id))
 		if l.str("exit") != "exit 0" {
 			t.Errorf("node %d stopped with %q, want exit 0 (seen by the supervisor, not stolen)", id, l.str("exit"))
 		}
@@ -88,7 +88,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	if code := s.waitExit(20 * time.Second); code != 0 {
 		t.Errorf("unshare/supervisor exit %d, want 0", code)
 	}
-	stopped := s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "supervisor" })
+	stopped := s.matching(logged("app.stopped", "role", "supervisor"))
 	if len(stopped) != 1 || stopped[0].int("orphans_reaped") < 1 {
 		t.Fatalf("supervisor reaped %v orphans, want at least 1 (the SIGKILLed node's handler, reparented to PID 1)", stopped)
 	}
@@ -96,7 +96,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	// reaped their own handler's 50; the killed node's count is lost with
 	// it, but what it had not reaped came to PID 1.
 	total := stopped[0].int("orphans_reaped")
-	for _, l := range s.matching(msgIs("swarm.node.children_swept", -1)) {
+	for _, l := range s.matching(logged("swarm.node.children_swept")) {
 		total += l.int("orphans_reaped")
 	}
 	if total < 100 {

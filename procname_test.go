@@ -81,7 +81,7 @@ func TestProcessNames(t *testing.T) {
 
 	from := s.logCount()
 	sendSig(t, pids[1], syscall.SIGKILL)
-	s.waitLog(10*time.Second, "node 1 replaced", from, supLine("swarm.manager.after_fork", 1))
+	s.waitLog(10*time.Second, "node 1 replaced", from, logged("swarm.manager.after_fork", "role", "supervisor", "node", 1))
 	again := s.waitNodesReady(1, from)
 	checkNode(1, again[1])
 }

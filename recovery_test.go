@@ -66,7 +66,7 @@ func TestKilledNodeResumesWithoutRebalance(t *testing.T) {
 	// Settled: both nodes hold partitions and every partition flows.
 	held := map[int]string{}
 	waitFor(t, 30*time.Second, "both nodes assigned and every partition flowing", func() bool {
-		for _, l := range s.matching(func(l logLine) bool { return l.msg() == "route.assigned" }) {
+		for _, l := range s.matching(logged("route.assigned")) {
 			held[l.int("node")] = fmt.Sprint(l["partitions"])
 		}
 		return len(held) == 2 && held[0] != "map[]" && held[1] != "map[]" && flow.flowingSince(time.Now().Add(-50*time.Millisecond), parts)
@@ -129,8 +129,8 @@ func TestStopWhileWaitingForBrokers(t *testing.T) {
 	if code := s.waitExit(2 * time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
-	if forks := s.matching(func(l logLine) bool { return l.msg() == "swarm.manager.after_fork" }); len(forks) > 0 {
+	if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) > 0 {
 		t.Fatalf("a node was spawned: %v", forks[0])
 	}
-	s.waitLog(time.Second, "app.stopped", 0, func(l logLine) bool { return l.msg() == "app.stopped" })
+	s.waitLog(time.Second, "app.stopped", 0, logged("app.stopped"))
 }

@@ -31,7 +31,7 @@ func TestRollingRestart(t *testing.T) {
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
 	produceKeys(t, addr, "orders", before, during)
-	s.waitLog(60*time.Second, "rolling restart done", from, msgIs("swarm.manager.rolling_restart_done", -1))
+	s.waitLog(60*time.Second, "rolling restart done", from, logged("swarm.manager.rolling_restart_done"))
 
 	// Replay the supervisor's log from the HUP on.
 	down := map[int]bool{}
@@ -86,11 +86,9 @@ func TestRollingRestartRestartedByHUP(t *testing.T) {
 	s.waitNodesReady(2, 0)
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
-	s.waitLog(10*time.Second, "first rolling stop", from, func(l logLine) bool {
-		return l.msg() == "swarm.manager.stopping" && l.str("reason") == "rolling restart"
-	})
+	s.waitLog(10*time.Second, "first rolling stop", from, logged("swarm.manager.stopping", "reason", "rolling restart"))
 	s.signal(syscall.SIGHUP)
-	s.waitLog(30*time.Second, "restarted roll done", from, msgIs("swarm.manager.rolling_restart_done", -1))
+	s.waitLog(30*time.Second, "restarted roll done", from, logged("swarm.manager.rolling_restart_done"))
 	down, maxDown, stops := map[int]bool{}, 0, 0
 	for _, l := range s.matching(func(l logLine) bool { return l.role() == "supervisor" }) {
 		switch {
@@ -131,16 +129,10 @@ func TestRollingRestartHoldsOnFailingReplacement(t *testing.T) {
 	s.signal(syscall.SIGHUP)
 	// Two failed starts of node 0's replacement: the second one comes
 	// after the first's backoff, well past a report interval of the roll.
-	_, i := s.waitLog(20*time.Second, "node 0's replacement fails", from, func(l logLine) bool {
-		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
-	})
-	second, _ := s.waitLog(20*time.Second, "node 0's replacement fails again", i+1, func(l logLine) bool {
-		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
-	})
+	_, i := s.waitLog(20*time.Second, "node 0's replacement fails", from, logged("swarm.node.exited", "node", 0, "exit", "exit 1"))
+	second, _ := s.waitLog(20*time.Second, "node 0's replacement fails again", i+1, logged("swarm.node.exited", "node", 0, "exit", "exit 1"))
 	t.Logf("second failure: %v", second)
-	if stops := s.matching(func(l logLine) bool {
-		return l.msg() == "swarm.manager.stopping" && l.int("node") == 1
-	}); len(stops) > 0 {
+	if stops := s.matching(logged("swarm.manager.stopping", "node", 1)); len(stops) > 0 {
 		t.Fatalf("node 1 was stopped while node 0's replacement kept failing: %v", stops)
 	}
 }

@@ -109,7 +109,7 @@ func assertNoCommits(t *testing.T, adm *kadm.Client, group, topic string) {
 func routesStarted(t *testing.T, s *swarmProc, groups map[int]string) map[int][]int {
 	t.Helper()
 	out := map[int][]int{}
-	for _, l := range s.matching(msgIs("route.started", -1)) {
+	for _, l := range s.matching(logged("route.started")) {
 		r := l.int("route")
 		if want, ok := groups[r]; !ok || l.str("group") != want {
 			t.Errorf("route.started for route %d of group %q; want one of %v", r, l.str("group"), groups)
@@ -129,7 +129,7 @@ func stopClean(t *testing.T, s *swarmProc, nodes int) {
 	if code := s.waitExit(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
 	}
-	if got := len(s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "node" })); got != nodes {
+	if got := len(s.matching(logged("app.stopped", "role", "node"))); got != nodes {
 		t.Errorf("%d nodes logged app.stopped, want %d", got, nodes)
 	}
 }
@@ -160,7 +160,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 	})
 	start := time.Now()
 	s := startSwarm(t, swarmArgs("", "-config="+cfg)...)
-	sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+	sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 	if sup.int("nodes") != 2 || sup.int("routes") != 3 {
 		t.Errorf("supervising %d nodes and %d routes, want 2 and 3 (from the file)", sup.int("nodes"), sup.int("routes"))
 	}
@@ -241,7 +241,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 			t.Errorf("handler of route 1 sees %q, want group gb and topics b", l)
 		}
 	}
-	if hs := s.matching(func(l logLine) bool { return l.msg() == "handler.started" }); len(hs) != 2 {
+	if hs := s.matching(logged("handler.started")); len(hs) != 2 {
 		t.Errorf("%d handler.started lines, want 2 (route 1 on each node)", len(hs))
 	} else {
 		for _, l := range hs {
@@ -339,7 +339,7 @@ func TestRoutesFilters(t *testing.T) {
 		waitCommittedToEnd(t, adm, "gf", "a", 30*time.Second)
 		waitMembers(t, adm, "gf", "test_0_0")
 		assertNoCommits(t, adm, "gf", "b")
-		if l := s.matching(msgIs("route.started", 0)); len(l) != 1 || fmt.Sprint(l[0]["topics"]) != "[a]" {
+		if l := s.matching(logged("route.started", "node", 0)); len(l) != 1 || fmt.Sprint(l[0]["topics"]) != "[a]" {
 			t.Errorf("route.started lines %v, want one with topics [a]", l)
 		}
 		stopClean(t, s, 1)

@@ -55,7 +55,7 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 
 	from := s.logCount()
 	s.signal(syscall.SIGTSTP)
-	s.waitLog(5*time.Second, "supervisor app.quiet", from, supLine("app.quiet", -1))
+	s.waitLog(5*time.Second, "supervisor app.quiet", from, logged("app.quiet", "role", "supervisor"))
 	for id, pid := range pids {
 		s.waitQuiet(id, pid, from)
 	}
@@ -67,11 +67,11 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 	from1 := s.logCount()
 	killed1 := time.Now()
 	sendSig(t, pids[1], syscall.SIGKILL)
-	ex1, _ := s.waitLog(5*time.Second, "node 1 exited", from1, supLine("swarm.node.exited", 1))
+	ex1, _ := s.waitLog(5*time.Second, "node 1 exited", from1, logged("swarm.node.exited", "role", "supervisor", "node", 1))
 	if ex1.int("node_pid") != pids[1] || ex1.str("exit") != "signal SIGKILL" {
 		t.Fatalf("exited line %v, want node_pid %d exit signal SIGKILL", ex1, pids[1])
 	}
-	af1, _ := s.waitLog(5*time.Second, "node 1 restarted", from1, supLine("swarm.manager.after_fork", 1))
+	af1, _ := s.waitLog(5*time.Second, "node 1 restarted", from1, logged("swarm.manager.after_fork", "role", "supervisor", "node", 1))
 	if w := af1.time().Sub(killed1); w <= reportTimeout {
 		t.Fatalf("window 1 lasted %v, not longer than the report timeout %v", w, reportTimeout)
 	}
@@ -89,7 +89,7 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 	from2 := s.logCount()
 	killed0 := time.Now()
 	sendSig(t, pids[0], syscall.SIGKILL)
-	af0, _ := s.waitLog(5*time.Second, "node 0 restarted", from2, supLine("swarm.manager.after_fork", 0))
+	af0, _ := s.waitLog(5*time.Second, "node 0 restarted", from2, logged("swarm.manager.after_fork", "role", "supervisor", "node", 0))
 	if w := af0.time().Sub(killed0); w <= reportTimeout {
 		t.Fatalf("window 2 lasted %v, not longer than the report timeout %v", w, reportTimeout)
 	}
@@ -99,10 +99,10 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 		t.Fatalf("quiet replacement of node 1 (pid %d) died during window 2", new1)
 	}
 
-	for _, l := range s.matching(supLine("swarm.manager.stopping", -1)) {
+	for _, l := range s.matching(logged("swarm.manager.stopping", "role", "supervisor")) {
 		t.Errorf("a quiet node was stopped (it stopped reporting?): %v", l)
 	}
-	if got := len(s.matching(supLine("swarm.manager.after_fork", -1))); got != 4 {
+	if got := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))); got != 4 {
 		t.Errorf("%d after_fork lines, want 4 (2 starts + 2 replacements)", got)
 	}
 
@@ -111,7 +111,7 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 	stopped := 0
-	for _, l := range s.matching(nodeLine("app.stopped", -1)) {
+	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
 		if l.int("pid") == new0 || l.int("pid") == new1 {
 			stopped++
 		}
@@ -176,7 +176,7 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 		}
 	}
 	t.Logf("%d bytes of dumps", total)
-	if l := s.matching(func(l logLine) bool { return l.role() == "supervisor" && l.msg() == "process.notice_signal" }); len(l) != 1 || l[0].str("signal") != "SIGTTIN" {
+	if l := s.matching(logged("process.notice_signal", "role", "supervisor")); len(l) != 1 || l[0].str("signal") != "SIGTTIN" {
 		t.Errorf("supervisor signal notices %v, want one SIGTTIN", l)
 	}
 
@@ -198,19 +198,19 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 	if code := s.waitExit(20 * time.Second); code != exitOK {
 		t.Fatalf("exit code %d, want 0", code)
 	}
-	for _, l := range s.matching(supLine("swarm.node.exited", -1)) {
+	for _, l := range s.matching(logged("swarm.node.exited", "role", "supervisor")) {
 		if l.str("exit") != "exit 0" {
 			t.Errorf("node ended with %v", l)
 		}
 	}
-	for _, l := range s.matching(supLine("swarm.manager.stopping", -1)) {
+	for _, l := range s.matching(logged("swarm.manager.stopping", "role", "supervisor")) {
 		t.Errorf("node stopped by the supervisor: %v", l)
 	}
-	if got := len(s.matching(supLine("swarm.manager.after_fork", -1))); got != 2 {
+	if got := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))); got != 2 {
 		t.Errorf("%d after_fork lines, want 2: a node was restarted", got)
 	}
 	stopped := 0
-	for _, l := range s.matching(nodeLine("app.stopped", -1)) {
+	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
 		if l.int("pid") == pids[l.int("node")] {
 			stopped++
 		}
@@ -244,9 +244,9 @@ func TestSecondTERMKillsAllAtOnce(t *testing.T) {
 
 	from := s.logCount()
 	s.signal(syscall.SIGTERM)
-	s.waitLog(5*time.Second, "app.stopping", from, supLine("app.stopping", -1))
+	s.waitLog(5*time.Second, "app.stopping", from, logged("app.stopping", "role", "supervisor"))
 	// The graceful part: the healthy node finishes on its own.
-	ex, _ := s.waitLog(15*time.Second, "healthy node exited", from, supLine("swarm.node.exited", healthy))
+	ex, _ := s.waitLog(15*time.Second, "healthy node exited", from, logged("swarm.node.exited", "role", "supervisor", "node", healthy))
 	if ex.str("exit") != "exit 0" {
 		t.Errorf("healthy node ended with %v, want exit 0", ex)
 	}
@@ -267,19 +267,21 @@ func TestSecondTERMKillsAllAtOnce(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("exit %v after the second TERM, want well before the %v shutdown timeout", took, shutdown)
 	}
-	notice, _ := s.waitLog(time.Second, "second TERM noticed", from2, supLine("process.notice_signal", -1))
+	notice, _ := s.waitLog(time.Second, "second TERM noticed", from2, logged("process.notice_signal", "role", "supervisor"))
 	for _, id := range stuck {
-		term, _ := s.waitLog(time.Second, fmt.Sprintf("node %d terminating", id), from2, supLine("swarm.manager.terminating", id))
+		term, _ := s.waitLog(time.Second, fmt.Sprintf("node %d terminating", id), from2,
+			logged("swarm.manager.terminating", "role", "supervisor", "node", id))
 		inRange(t, fmt.Sprintf("second TERM noticed to node %d KILL", id), term.time().Sub(notice.time()), 0, 50*time.Millisecond)
-		exited, _ := s.waitLog(time.Second, fmt.Sprintf("node %d exited", id), from2, supLine("swarm.node.exited", id))
+		exited, _ := s.waitLog(time.Second, fmt.Sprintf("node %d exited", id), from2,
+			logged("swarm.node.exited", "role", "supervisor", "node", id))
 		if exited.str("exit") != "signal SIGKILL" {
 			t.Errorf("node %d ended with %v, want signal SIGKILL", id, exited)
 		}
 	}
-	if l := s.matching(supLine("swarm.manager.terminating", healthy)); len(l) > 0 {
+	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", healthy)); len(l) > 0 {
 		t.Errorf("the node that had already stopped got KILL: %v", l)
 	}
-	stopped, _ := s.waitLog(time.Second, "app.stopped", from2, supLine("app.stopped", -1))
+	stopped, _ := s.waitLog(time.Second, "app.stopped", from2, logged("app.stopped", "role", "supervisor"))
 	if stopped.int("exit_code") != exitForced {
 		t.Errorf("app.stopped %v, want exit_code 4", stopped)
 	}
@@ -304,11 +306,11 @@ func TestConsumingTTLStopsAndReplacesNode(t *testing.T) {
 		"-report-interval=100ms", "-node-report-timeout=5s", "-shutdown-timeout=1s")...)
 	pid := s.nodeReady(0, 0)
 
-	stopping, _ := s.waitLog(15*time.Second, "stopping status 2", 0, supLine("swarm.manager.stopping", 0))
+	stopping, _ := s.waitLog(15*time.Second, "stopping status 2", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
 	if stopping.int("status") != statusConsuming || stopping.int("node_pid") != pid {
 		t.Fatalf("stopping line %v, want status 2 for pid %d", stopping, pid)
 	}
-	exited, i := s.waitLog(10*time.Second, "exited", 0, supLine("swarm.node.exited", 0))
+	exited, i := s.waitLog(10*time.Second, "exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if exited.int("node_pid") != pid {
 		t.Fatalf("exited line %v, want pid %d", exited, pid)
 	}
@@ -318,7 +320,7 @@ func TestConsumingTTLStopsAndReplacesNode(t *testing.T) {
 	if e := exited.str("exit"); e != "exit 2" && e != "signal SIGKILL" {
 		t.Errorf("exit %q, want exit 2 or signal SIGKILL", e)
 	}
-	after, _ := s.waitLog(5*time.Second, "replacement", i, supLine("swarm.manager.after_fork", 0))
+	after, _ := s.waitLog(5*time.Second, "replacement", i, logged("swarm.manager.after_fork", "role", "supervisor", "node", 0))
 	if after.int("node_pid") == pid || after.int("restarts") != 1 {
 		t.Fatalf("replacement %v, want a new pid and restarts=1", after)
 	}
@@ -344,24 +346,24 @@ func TestTERMToOneNodeRestartsOnlyIt(t *testing.T) {
 	// The group is consuming when the victim is TERMed.
 	s.waitStdout(30*time.Second, "keys 0..29 printed", func(lines []string) bool { return len(printedKeys(t, lines)) == 30 })
 	for id := 0; id < 3; id++ {
-		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
+		s.waitLog(5*time.Second, "supervisor after_fork", 0, logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 	}
 
 	const victim = 1
 	from := s.logCount()
 	sendSig(t, pids[victim], syscall.SIGTERM)
-	stopping, _ := s.waitLog(5*time.Second, "victim app.stopping", from, nodeLine("app.stopping", victim))
+	stopping, _ := s.waitLog(5*time.Second, "victim app.stopping", from, logged("app.stopping", "role", "node", "node", victim))
 	if stopping.int("pid") != pids[victim] || stopping.str("signal") != "SIGTERM" {
 		t.Errorf("node app.stopping %v, want pid %d signal SIGTERM", stopping, pids[victim])
 	}
-	exited, _ := s.waitLog(15*time.Second, "victim exited", from, supLine("swarm.node.exited", victim))
+	exited, _ := s.waitLog(15*time.Second, "victim exited", from, logged("swarm.node.exited", "role", "supervisor", "node", victim))
 	if exited.int("node_pid") != pids[victim] || exited.str("exit") != "exit 0" {
 		t.Fatalf("exited line %v, want node_pid %d exit 0", exited, pids[victim])
 	}
 	if got := time.Duration(exited.int("restart_in")); got != delay {
 		t.Errorf("restart_in %v, want %v", got, delay)
 	}
-	after, _ := s.waitLog(5*time.Second, "victim restarted", from, supLine("swarm.manager.after_fork", victim))
+	after, _ := s.waitLog(5*time.Second, "victim restarted", from, logged("swarm.manager.after_fork", "role", "supervisor", "node", victim))
 	inRange(t, "exited to after_fork", after.time().Sub(exited.time()), delay-5*time.Millisecond, delay+150*time.Millisecond)
 	newPid := s.nodeReady(victim, from)
 	if newPid != after.int("node_pid") || newPid == pids[victim] {
@@ -392,7 +394,7 @@ func TestTERMToOneNodeRestartsOnlyIt(t *testing.T) {
 	if want := map[int]int{0: 1, 1: 2, 2: 1}; fmt.Sprint(forks) != fmt.Sprint(want) {
 		t.Errorf("starts per node %v, want %v", forks, want)
 	}
-	for _, l := range s.matching(nodeLine("app.stopping", -1)) {
+	for _, l := range s.matching(logged("app.stopping", "role", "node")) {
 		if l.int("node") != victim {
 			t.Errorf("node %d stopped too: %v", l.int("node"), l)
 		}

@@ -39,7 +39,7 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=discard", "-node-restart-timeout="+delay.String())...)
 	pids := s.waitNodesReady(3, 0)
 	for id := 0; id < 3; id++ {
-		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
+		s.waitLog(5*time.Second, "supervisor after_fork", 0, logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 	}
 
 	const victim = 1
@@ -66,7 +66,7 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 		inRange(t, "time seen as zombie", time.Since(zombieSince), 0, 100*time.Millisecond)
 	}
 
-	exited, _ := s.waitLog(5*time.Second, "node exited", from, supLine("swarm.node.exited", victim))
+	exited, _ := s.waitLog(5*time.Second, "node exited", from, logged("swarm.node.exited", "role", "supervisor", "node", victim))
 	if exited.int("node_pid") != pids[victim] || exited.str("exit") != "signal SIGKILL" {
 		t.Fatalf("exited line %v, want node_pid %d exit signal SIGKILL", exited, pids[victim])
 	}
@@ -75,8 +75,8 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 	}
 	inRange(t, "SIGKILL to swarm.node.exited", exited.time().Sub(killedAt), 0, 150*time.Millisecond)
 
-	before, _ := s.waitLog(5*time.Second, "before_fork", from, supLine("swarm.manager.before_fork", victim))
-	after, _ := s.waitLog(5*time.Second, "after_fork", from, supLine("swarm.manager.after_fork", victim))
+	before, _ := s.waitLog(5*time.Second, "before_fork", from, logged("swarm.manager.before_fork", "role", "supervisor", "node", victim))
+	after, _ := s.waitLog(5*time.Second, "after_fork", from, logged("swarm.manager.after_fork", "role", "supervisor", "node", victim))
 	inRange(t, "exited to before_fork", before.time().Sub(exited.time()), delay-5*time.Millisecond, delay+100*time.Millisecond)
 	inRange(t, "exited to after_fork", after.time().Sub(exited.time()), delay-5*time.Millisecond, delay+100*time.Millisecond)
 	newPid := after.int("node_pid")
@@ -92,7 +92,7 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 			t.Errorf("node %d (pid %d) died", id, pid)
 		}
 	}
-	forks := s.matching(supLine("swarm.manager.after_fork", -1))
+	forks := s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))
 	if len(forks) != 4 {
 		t.Errorf("%d after_fork lines, want 4 (3 starts + 1 replacement)", len(forks))
 	}
@@ -101,7 +101,7 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 			t.Errorf("node %d was restarted too: %v", l.int("node"), l)
 		}
 	}
-	if n := len(s.matching(supLine("swarm.node.exited", -1))); n != 1 {
+	if n := len(s.matching(logged("swarm.node.exited", "role", "supervisor"))); n != 1 {
 		t.Errorf("%d exited lines, want 1", n)
 	}
 }
@@ -128,7 +128,7 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 		return err == nil && st.state == "T"
 	})
 
-	stopping, _ := s.waitLog(5*time.Second, "stopping", from, supLine("swarm.manager.stopping", victim))
+	stopping, _ := s.waitLog(5*time.Second, "stopping", from, logged("swarm.manager.stopping", "role", "supervisor", "node", victim))
 	if stopping.int("status") != statusHanging || stopping.int("node_pid") != pids[victim] {
 		t.Fatalf("stopping line %v, want status -1 for pid %d", stopping, pids[victim])
 	}
@@ -137,14 +137,15 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 	inRange(t, "SIGSTOP to stopping", stopping.time().Sub(stoppedAt),
 		reportTimeout-reportEvery-10*time.Millisecond, reportTimeout+250*time.Millisecond)
 
-	term, _ := s.waitLog(5*time.Second, "terminating", from, supLine("swarm.manager.terminating", victim))
+	term, _ := s.waitLog(5*time.Second, "terminating", from, logged("swarm.manager.terminating", "role", "supervisor", "node", victim))
 	inRange(t, "stopping to terminating", term.time().Sub(stopping.time()), shutdown-time.Millisecond, shutdown+250*time.Millisecond)
 
-	exited, _ := s.waitLog(5*time.Second, "exited", from, supLine("swarm.node.exited", victim))
+	exited, _ := s.waitLog(5*time.Second, "exited", from, logged("swarm.node.exited", "role", "supervisor", "node", victim))
 	if exited.str("exit") != "signal SIGKILL" {
 		t.Errorf("exit %q, want signal SIGKILL (a stopped node cannot act on TERM)", exited.str("exit"))
 	}
-	after, _ := s.waitLog(5*time.Second, "replacement after_fork", from, supLine("swarm.manager.after_fork", victim))
+	after, _ := s.waitLog(5*time.Second, "replacement after_fork", from,
+		logged("swarm.manager.after_fork", "role", "supervisor", "node", victim))
 	if after.int("node_pid") == pids[victim] {
 		t.Fatalf("replacement has the old pid %d", pids[victim])
 	}
@@ -155,7 +156,7 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 	if !alive(pids[1]) {
 		t.Errorf("node 1 (pid %d) died", pids[1])
 	}
-	if l := s.matching(supLine("swarm.manager.stopping", 1)); len(l) > 0 {
+	if l := s.matching(logged("swarm.manager.stopping", "role", "supervisor", "node", 1)); len(l) > 0 {
 		t.Errorf("healthy node 1 was stopped: %v", l)
 	}
 }
@@ -166,19 +167,19 @@ func TestNodeOverMemoryLimitIsReplaced(t *testing.T) {
 	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-handler=discard", "-memory-limit=1")...)
 	pid := s.nodeReady(0, 0)
 
-	stopping, _ := s.waitLog(5*time.Second, "stopping status 3", 0, supLine("swarm.manager.stopping", 0))
+	stopping, _ := s.waitLog(5*time.Second, "stopping status 3", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
 	if stopping.int("status") != statusMemory || stopping.int("node_pid") != pid {
 		t.Fatalf("stopping line %v, want status 3 for pid %d", stopping, pid)
 	}
-	exited, i := s.waitLog(10*time.Second, "exited", 0, supLine("swarm.node.exited", 0))
+	exited, i := s.waitLog(10*time.Second, "exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if exited.int("node_pid") != pid {
 		t.Fatalf("exited line %v, want pid %d", exited, pid)
 	}
 	t.Logf("over-limit node ended with %s", exited.str("exit"))
-	if l := s.matching(supLine("swarm.manager.terminating", 0)); len(l) > 0 {
+	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", 0)); len(l) > 0 {
 		t.Errorf("node needed KILL to stop after TERM: %v", l)
 	}
-	after, _ := s.waitLog(5*time.Second, "replacement", i, supLine("swarm.manager.after_fork", 0))
+	after, _ := s.waitLog(5*time.Second, "replacement", i, logged("swarm.manager.after_fork", "role", "supervisor", "node", 0))
 	if after.int("node_pid") == pid || after.int("restarts") != 1 {
 		t.Fatalf("replacement %v, want a new pid and restarts=1", after)
 	}
@@ -243,9 +244,7 @@ func TestNodesExitWhenSupervisorKilled(t *testing.T) {
 		}
 	}
 	for id := range pids {
-		l, _ := s.waitLog(2*time.Second, fmt.Sprintf("node %d orphaned", id), from, func(l logLine) bool {
-			return l.role() == "node" && l.msg() == "swarm.node.orphaned" && l.int("node") == id
-		})
+		l, _ := s.waitLog(2*time.Second, fmt.Sprintf("node %d orphaned", id), from, logged("swarm.node.orphaned", "role", "node", "node", id))
 		if r := l.str("reason"); r != "supervisor exited" {
 			t.Errorf("node %d orphan reason %q, want the pidfd watch (supervisor exited)", id, r)
 		}
@@ -271,7 +270,7 @@ func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 	// The supervisor logs after_fork after closing its copy of the write
 	// end and adding both fds to epoll: from then on its fd set is settled.
 	for id := 0; id < nodes; id++ {
-		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
+		s.waitLog(5*time.Second, "supervisor after_fork", 0, logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 	}
 	sup := s.pid()
 	// The loop reads /proc/<node>/status at each report (RSS): an fd open
@@ -297,7 +296,7 @@ func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 		from := s.logCount()
 		sendSig(t, pids[id], syscall.SIGKILL)
 		after, _ := s.waitLog(10*time.Second, fmt.Sprintf("kill %d: node %d replaced", k+1, id), from,
-			supLine("swarm.manager.after_fork", id))
+			logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 		pids[id] = s.nodeReady(id, from)
 		if pids[id] != after.int("node_pid") {
 			t.Fatalf("node %d ready as %d, supervisor started %d", id, pids[id], after.int("node_pid"))
@@ -308,7 +307,7 @@ func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills and restarts in %v", kills, time.Since(start))
-	if got := len(s.matching(supLine("swarm.manager.after_fork", -1))); got != nodes+kills {
+	if got := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))); got != nodes+kills {
 		t.Errorf("%d after_fork lines, want %d", got, nodes+kills)
 	}
 	waitFor(t, 2*time.Second, fmt.Sprintf("fd count back to %d after %d restarts", base, kills), settles)
@@ -396,7 +395,7 @@ func TestHealthPipeGarbage(t *testing.T) {
 		t.Fatalf("the supervisor drained 9 MiB of garbage in %v, not within the report timeout %v", took, reportTimeout)
 	}
 
-	g, _ := s.waitLog(5*time.Second, "garbage logged", from, supLine("swarm.manager.garbage", target))
+	g, _ := s.waitLog(5*time.Second, "garbage logged", from, logged("swarm.manager.garbage", "role", "supervisor", "node", target))
 	if g.int("node_pid") != pids[target] {
 		t.Errorf("garbage line %v, want node_pid %d", g, pids[target])
 	}
@@ -408,8 +407,9 @@ func TestHealthPipeGarbage(t *testing.T) {
 	other := 1 - target
 	from2 := s.logCount()
 	sendSig(t, pids[other], syscall.SIGKILL)
-	exited, _ := s.waitLog(5*time.Second, "other node exited", from2, supLine("swarm.node.exited", other))
-	after, afterIdx := s.waitLog(5*time.Second, "other node replaced", from2, supLine("swarm.manager.after_fork", other))
+	exited, _ := s.waitLog(5*time.Second, "other node exited", from2, logged("swarm.node.exited", "role", "supervisor", "node", other))
+	after, afterIdx := s.waitLog(5*time.Second, "other node replaced", from2,
+		logged("swarm.manager.after_fork", "role", "supervisor", "node", other))
 	inRange(t, "other node exited to after_fork", after.time().Sub(exited.time()), delay-5*time.Millisecond, delay+100*time.Millisecond)
 	if after.time().Sub(garbageEnd) <= reportTimeout {
 		t.Fatalf("observation window %v is not longer than the report timeout", after.time().Sub(garbageEnd))
@@ -424,13 +424,13 @@ func TestHealthPipeGarbage(t *testing.T) {
 			t.Errorf("health pipe read failed: %v", l)
 		}
 	}
-	if n := len(s.matching(supLine("swarm.manager.after_fork", target))); n != 1 {
+	if n := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor", "node", target))); n != 1 {
 		t.Errorf("garbage node started %d times, want once", n)
 	}
 	if !alive(pids[target]) {
 		t.Errorf("garbage node %d died", pids[target])
 	}
-	garbage := s.matching(supLine("swarm.manager.garbage", target))
+	garbage := s.matching(logged("swarm.manager.garbage", "role", "supervisor", "node", target))
 	last := garbage[len(garbage)-1].int("garbage_lines")
 	t.Logf("supervisor counted %d+ garbage lines in %d log lines (up to index %d)", last, len(garbage), afterIdx)
 	if last < 1024 || len(garbage) > 20 {
@@ -454,7 +454,7 @@ func TestHealthPipeGarbage(t *testing.T) {
 		_, err := procStat(pids[target])
 		return err != nil
 	})
-	s.waitLog(5*time.Second, "garbage node replaced", from3, supLine("swarm.manager.after_fork", target))
+	s.waitLog(5*time.Second, "garbage node replaced", from3, logged("swarm.manager.after_fork", "role", "supervisor", "node", target))
 	s.nodeReady(target, from3)
 }
 
@@ -482,18 +482,18 @@ func TestShutdownKillsStuckNodeExit4(t *testing.T) {
 	if code != exitForced {
 		t.Errorf("supervisor exit code %d, want %d", code, exitForced)
 	}
-	stopping, _ := s.waitLog(time.Second, "app.stopping", from, supLine("app.stopping", -1))
-	term, _ := s.waitLog(time.Second, "terminating", from, supLine("swarm.manager.terminating", stuck))
-	stopped, _ := s.waitLog(time.Second, "app.stopped", from, supLine("app.stopped", -1))
+	stopping, _ := s.waitLog(time.Second, "app.stopping", from, logged("app.stopping", "role", "supervisor"))
+	term, _ := s.waitLog(time.Second, "terminating", from, logged("swarm.manager.terminating", "role", "supervisor", "node", stuck))
+	stopped, _ := s.waitLog(time.Second, "app.stopped", from, logged("app.stopped", "role", "supervisor"))
 	inRange(t, "app.stopping to terminating", term.time().Sub(stopping.time()), shutdown-time.Millisecond, shutdown+250*time.Millisecond)
 	if stopped.int("exit_code") != exitForced {
 		t.Errorf("app.stopped %v, want exit_code 4", stopped)
 	}
-	if l := s.matching(supLine("swarm.manager.terminating", 1-stuck)); len(l) > 0 {
+	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", 1-stuck)); len(l) > 0 {
 		t.Errorf("the healthy node needed KILL: %v", l)
 	}
 	exits := map[int]string{}
-	for _, l := range s.matching(supLine("swarm.node.exited", -1)) {
+	for _, l := range s.matching(logged("swarm.node.exited", "role", "supervisor")) {
 		exits[l.int("node")] = l.str("exit")
 	}
 	// The healthy node stops on its own. Usually with exit 0, but a node

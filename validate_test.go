@@ -199,7 +199,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 	t.Run("flag-over-invalid-env", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=0"},
 			swarmArgs(addr, "-nodes=1", "-group=gflag")...)
-		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 		if got := sup.int("nodes"); got != 1 {
 			t.Fatalf("supervising %d nodes, want 1 (from -nodes=1, not SWARM_NODES=0)", got)
 		}
@@ -208,7 +208,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 		if code := s.waitExit(20 * time.Second); code != 0 {
 			t.Fatalf("exit code %d, want 0", code)
 		}
-		if forks := s.matching(afterFork(-1)); len(forks) != 1 {
+		if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) != 1 {
 			t.Errorf("%d nodes forked, want 1", len(forks))
 		}
 	})
@@ -216,7 +216,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 	t.Run("env-when-no-flag", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=2", "SWARM_TOPICS=orders", "SWARM_BOOTSTRAP=" + addr, "SWARM_GROUP=genv"},
 			swarmArgs("")...)
-		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 		if got, group := sup.int("nodes"), sup.str("group"); got != 2 || group != "genv" {
 			t.Fatalf("supervising %d nodes of group %q, want 2 of genv (from the environment)", got, group)
 		}
