@@ -286,10 +286,7 @@ func TestTLSAndSASL(t *testing.T) {
 				return len(keysSeen(lines, secureTopic)) == secureRecords
 			})
 			t.Logf("%s over mutual TLS: %d records consumed by 2 nodes in %s", tc.mech, secureRecords, time.Since(start).Round(time.Millisecond))
-			s.signal(syscall.SIGTERM)
-			if code := s.waitExit(20 * time.Second); code != 0 {
-				t.Fatalf("exit code %d, want 0", code)
-			}
+			s.stopGracefully(20 * time.Second)
 			seen := keysSeen(s.stdoutLines(), secureTopic)
 			for i := 0; i < secureRecords; i++ {
 				if seen["key-"+strconv.Itoa(i)] == 0 {

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"syscall"
 	"testing"
 	"time"
 )
@@ -24,10 +23,7 @@ func TestConsumeAllThenGracefulStop(t *testing.T) {
 			t.Fatalf("record %d never handled", k)
 		}
 	}
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	for id, pid := range pids {
 		if alive(pid) {
 			t.Errorf("node %d (pid %d) still alive after supervisor exit", id, pid)

@@ -64,10 +64,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 		want := fmt.Sprintf(`[node %d] handler ready pid=%d node=%d group=g1 topics=orders supervisor=""`, id, hpids[id], id)
 		s.waitOther(5*time.Second, "handler's stderr, prefixed: "+want, func(l string) bool { return l == want })
 	}
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	for id, hp := range hpids {
 		if alive(hp) {
 			t.Errorf("handler %d of node %d alive after the swarm stopped", hp, id)
@@ -113,10 +110,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 				t.Errorf("record %d (%s): out differs from what was produced: %v", i, codecCases()[i].doc, err)
 			}
 		}
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 	t.Run("lines", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out", "dlq")
@@ -151,10 +145,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 		if want := []string{"line a", "line b c", "line ", "line \xff\xfe\x00", "line tail \t"}; !slices.Equal(fileLines(t, logPath), want) {
 			t.Errorf("handler saw %q, want %q (never the value with a newline)", fileLines(t, logPath), want)
 		}
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 }
 

@@ -210,6 +210,16 @@ func (s *swarmProc) signal(sig syscall.Signal) {
 	}
 }
 
+// stopGracefully sends TERM, the graceful stop most tests end with, and
+// fails the test unless the swarm exits 0 within timeout.
+func (s *swarmProc) stopGracefully(timeout time.Duration) {
+	s.t.Helper()
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(timeout); code != exitOK {
+		s.t.Fatalf("exit code %d after TERM, want %d", code, exitOK)
+	}
+}
+
 // waitExit waits for the supervisor to exit and returns its exit code.
 func (s *swarmProc) waitExit(timeout time.Duration) int {
 	s.t.Helper()

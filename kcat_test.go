@@ -75,10 +75,7 @@ func TestKcatInterop(t *testing.T) {
 	s.waitStdout(30*time.Second, fmt.Sprintf("all %d records kcat produced", n), func(lines []string) bool {
 		return len(keysSeen(lines, topic)) == n
 	})
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	got := s.stdoutLines()
 
 	// kcat -C reads the same topic back in the same format: the two

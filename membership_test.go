@@ -285,10 +285,7 @@ func TestStaticMembershipSurvivesKill(t *testing.T) {
 	}
 	newPid, _ := killNode0(2, pid0, 0, mid)
 
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(30 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(30 * time.Second)
 	handled := map[int]int{} // pid -> records handled, from each node's app.stopped
 	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
 		handled[l.int("pid")] = l.int("handled")

@@ -125,10 +125,7 @@ func TestStopWhileWaitingForBrokers(t *testing.T) {
 		}
 		return false
 	})
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(2 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
+	s.stopGracefully(2 * time.Second)
 	if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) > 0 {
 		t.Fatalf("a node was spawned: %v", forks[0])
 	}

@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,10 +124,7 @@ func routesStarted(t *testing.T, s *swarmProc, groups map[int]string) map[int][]
 // stopClean sends TERM and expects exit 0 with every node stopped.
 func stopClean(t *testing.T, s *swarmProc, nodes int) {
 	t.Helper()
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	if got := len(s.matching(logged("app.stopped", "role", "node"))); got != nodes {
 		t.Errorf("%d nodes logged app.stopped, want %d", got, nodes)
 	}

@@ -106,10 +106,7 @@ func TestTSTPQuietsNodesAndSupervisionGoesOn(t *testing.T) {
 		t.Errorf("%d after_fork lines, want 4 (2 starts + 2 replacements)", got)
 	}
 
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != exitOK {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	stopped := 0
 	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
 		if l.int("pid") == new0 || l.int("pid") == new1 {
@@ -194,10 +191,7 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 	// And still consuming: new records are handled after the dumps.
 	produceKeys(t, addr, "orders", 10, 10)
 	s.waitStdout(30*time.Second, "keys 10..19 printed after TTIN", func(lines []string) bool { return len(printedKeys(t, lines)) == 20 })
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != exitOK {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	for _, l := range s.matching(logged("swarm.node.exited", "role", "supervisor")) {
 		if l.str("exit") != "exit 0" {
 			t.Errorf("node ended with %v", l)

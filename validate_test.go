@@ -204,10 +204,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 			t.Fatalf("supervising %d nodes, want 1 (from -nodes=1, not SWARM_NODES=0)", got)
 		}
 		s.waitNodesReady(1, 0)
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 		if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) != 1 {
 			t.Errorf("%d nodes forked, want 1", len(forks))
 		}
@@ -221,10 +218,7 @@ func TestFlagWinsOverEnv(t *testing.T) {
 			t.Fatalf("supervising %d nodes of group %q, want 2 of genv (from the environment)", got, group)
 		}
 		s.waitNodesReady(2, 0)
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 }
 
