@@ -8,8 +8,6 @@ package main
 // end of every partition, and no handler may have outlived its node.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -18,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // incarnations follows, from the log, which node and handler pids are
@@ -92,7 +88,7 @@ func TestHandlerChaos(t *testing.T) {
 	}
 
 	produced := make(chan error, 1)
-	go func() { produced <- producePaced(addr, "orders", n, duration) }()
+	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := map[int]int{} // node id -> deaths caused
@@ -204,44 +200,5 @@ func TestHandlerChaos(t *testing.T) {
 	t.Logf("%d handler processes in all; the swarm exited %d after TERM", len(in.handlers), code)
 	if left := fmt.Sprint(aliveOf(in.handlers)); left != "[]" {
 		t.Errorf("handlers alive after the swarm exited: %s", left)
-	}
-}
-
-// producePaced produces n records (keys "0".."n-1", 100-byte values,
-// round-robin over partitions) in 100 equal slices spread over d, and
-// waits for every ack.
-func producePaced(addr, topic string, n int, d time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	const slices = 100
-	tick := time.NewTicker(d / slices) // pacing, not synchronisation
-	defer tick.Stop()
-	val := bytes.Repeat([]byte("v"), 100)
-	errs := make(chan error, 1)
-	for i := 0; i < n; i++ {
-		if i > 0 && i%(n/slices) == 0 {
-			<-tick.C
-		}
-		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		})
-	}
-	if err := cl.Flush(context.Background()); err != nil {
-		return err
-	}
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,31 +47,53 @@ func produce(t testing.TB, addr, topic string, n int) {
 // that must be told apart from the first.
 func produceKeys(t testing.TB, addr, topic string, first, n int) {
 	t.Helper()
+	if err := produceSpread(addr, topic, first, n, 0); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
+	}
+}
+
+// produceSpread writes n records with keys first..first+n-1 and 100-byte
+// values, round-robin over partitions, and waits for every ack. With over
+// > 0 they go out in 100 equal slices spread over that time (a producer
+// still at work while a test kills things). It returns the first error
+// rather than failing the test: it may run outside the test's goroutine.
+func produceSpread(addr, topic string, first, n int, over time.Duration) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
-		t.Fatalf("producer: %v", err)
+		return fmt.Errorf("start producer: %w", err)
 	}
 	defer cl.Close()
+	const slices = 100
+	var tick <-chan time.Time
+	if over > 0 {
+		ticker := time.NewTicker(over / slices) // pacing, not synchronisation
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	val := bytes.Repeat([]byte("v"), 100)
-	var mu sync.Mutex
-	var firstErr error
-	for i := first; i < first+n; i++ {
-		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
+	errs := make(chan error, 1)
+	for i := 0; i < n; i++ {
+		if tick != nil && i > 0 && i%max(n/slices, 1) == 0 {
+			<-tick
+		}
+		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(first + i)), Value: val}, func(_ *kgo.Record, err error) {
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
+				select {
+				case errs <- err:
+				default:
 				}
-				mu.Unlock()
 			}
 		})
 	}
 	if err := cl.Flush(context.Background()); err != nil {
-		t.Fatalf("flush: %v", err)
+		return fmt.Errorf("flush: %w", err)
 	}
-	if firstErr != nil {
-		t.Fatalf("produce: %v", firstErr)
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
 	}
 }
 
@@ -307,4 +329,27 @@ func adminFor(t testing.TB, addr string, timeout time.Duration) (*kadm.Client, c
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }
+}
+
+// stableGroup describes group and returns it once it is Stable (ok false
+// until then). Every test swarm uses static membership, so a member
+// without an instance id fails the test.
+func stableGroup(t testing.TB, adm *kadm.Client, group string) (g kadm.DescribedGroup, ok bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return g, false
+	}
+	g, found := described[group]
+	if !found || g.Err != nil || g.State != "Stable" {
+		return g, false
+	}
+	for _, m := range g.Members {
+		if m.InstanceID == nil {
+			t.Fatalf("group %s: member %s (client %s) has no instance id: static membership is off", group, m.MemberID, m.ClientID)
+		}
+	}
+	return g, true
 }

@@ -92,32 +92,45 @@ func (s *swarmProc) readStdout(r interface{ Read([]byte) (int, error) }) {
 // returns it with its index.
 func (s *swarmProc) waitLog(timeout time.Duration, what string, from int, match func(logLine) bool) (logLine, int) {
 	s.t.Helper()
+	var got logLine
+	s.waitOutput(timeout, what, func() bool {
+		for ; from < len(s.logs); from++ {
+			if match(s.logs[from]) {
+				got = s.logs[from]
+				return true
+			}
+		}
+		return false
+	})
+	return got, from
+}
+
+// waitOutput is every wait on the output: it waits until check, run under
+// s.mu over what has been collected, holds. It fails the test when the
+// deadline passes, or when the process has exited and check still does not
+// hold over everything it wrote (exited is closed after both readers are
+// done, so that last check sees all of it).
+func (s *swarmProc) waitOutput(timeout time.Duration, what string, check func() bool) {
+	s.t.Helper()
 	deadline := time.After(timeout)
 	for {
 		s.mu.Lock()
-		for i := from; i < len(s.logs); i++ {
-			if match(s.logs[i]) {
-				l := s.logs[i]
-				s.mu.Unlock()
-				return l, i
-			}
-		}
-		from = len(s.logs)
+		ok := check()
 		ch := s.changed
 		s.mu.Unlock()
+		if ok {
+			return
+		}
 		select {
 		case <-ch:
 		case <-s.exited:
 			s.mu.Lock()
-			for i := from; i < len(s.logs); i++ {
-				if match(s.logs[i]) {
-					l := s.logs[i]
-					s.mu.Unlock()
-					return l, i
-				}
-			}
+			ok := check()
 			s.mu.Unlock()
-			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+			if !ok {
+				s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
+			}
+			return
 		case <-deadline:
 			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
 		}
@@ -153,50 +166,25 @@ func (s *swarmProc) stdoutLines() []string {
 // waitStdout waits until pred holds over the stdout lines so far.
 func (s *swarmProc) waitStdout(timeout time.Duration, what string, pred func([]string) bool) {
 	s.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		s.mu.Lock()
-		ok := pred(s.stdout)
-		ch := s.changed
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-s.exited:
-			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
-		case <-deadline:
-			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-	}
+	s.waitOutput(timeout, what, func() bool { return pred(s.stdout) })
 }
 
 // waitOther waits until some non-JSON stderr line (a goroutine dump, say)
 // matches, and returns it.
 func (s *swarmProc) waitOther(timeout time.Duration, what string, match func(string) bool) string {
 	s.t.Helper()
-	deadline := time.After(timeout)
+	var got string
 	from := 0
-	for {
-		s.mu.Lock()
+	s.waitOutput(timeout, what, func() bool {
 		for ; from < len(s.other); from++ {
 			if match(s.other[from]) {
-				l := s.other[from]
-				s.mu.Unlock()
-				return l
+				got = s.other[from]
+				return true
 			}
 		}
-		ch := s.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-s.exited:
-			s.t.Fatalf("swarm exited (code %d) before: %s", s.exitCode(), what)
-		case <-deadline:
-			s.t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		}
-	}
+		return false
+	})
+	return got
 }
 
 // otherLines returns the non-JSON stderr lines so far.

@@ -52,21 +52,12 @@ type memberView struct {
 // consumer assignment. Dynamic members (no instance id) are a failure.
 func groupView(t *testing.T, adm *kadm.Client, group string, want int) (map[string]memberView, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, false
-	}
-	g, found := described[group]
-	if !found || g.Err != nil || g.State != "Stable" || len(g.Members) != want {
+	g, ok := stableGroup(t, adm, group)
+	if !ok || len(g.Members) != want {
 		return nil, false
 	}
 	out := map[string]memberView{}
 	for _, m := range g.Members {
-		if m.InstanceID == nil {
-			t.Fatalf("member %s (client %s) has no instance id: static membership is off", m.MemberID, m.ClientID)
-		}
 		a, ok := m.Assigned.AsConsumer()
 		if !ok {
 			return nil, false

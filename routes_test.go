@@ -31,22 +31,13 @@ import (
 // until then. A member without an instance id fails the test.
 func groupMembers(t *testing.T, adm *kadm.Client, group string, want []string) (map[string]string, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, false
-	}
-	g, found := described[group]
-	if !found || g.Err != nil || g.State != "Stable" {
+	g, ok := stableGroup(t, adm, group)
+	if !ok {
 		return nil, false
 	}
 	out := map[string]string{}
 	var ids []string
 	for _, m := range g.Members {
-		if m.InstanceID == nil {
-			t.Fatalf("group %s: member %s (client %s) has no instance id", group, m.MemberID, m.ClientID)
-		}
 		out[*m.InstanceID] = m.ClientID
 		ids = append(ids, *m.InstanceID)
 	}
