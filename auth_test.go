@@ -235,7 +235,9 @@ func assertNoSecret(t *testing.T, s *swarmProc, secrets ...string) {
 	}
 }
 
-func TestTLSAndSASL(t *testing.T) {
+// Each SASL mechanism consumes every record over mutual TLS; a node's argv
+// carries the TLS and SASL flags but never a password, nor does the output.
+func TestEachSASLMechanismConsumesOverTLS(t *testing.T) {
 	p := newTestPKI(t)
 	addr := newSecureBroker(t, p)
 	produceSecure(t, p, addr, secureTopic, 0, secureRecords)
@@ -301,7 +303,7 @@ func TestTLSAndSASL(t *testing.T) {
 // A wrong password, an unknown user or an untrusted broker certificate is
 // found by the supervisor's preflight: exit 1, one line, at once (not after
 // -connect-timeout), nothing spawned, no password in it.
-func TestTLSAndSASLPreflightFailures(t *testing.T) {
+func TestBadLoginOrCertificateFailsAtPreflight(t *testing.T) {
 	p := newTestPKI(t)
 	addr := newSecureBroker(t, p)
 	base := append([]string{"-bootstrap=" + addr, "-topics=" + secureTopic, "-connect-timeout=20s"}, p.tlsArgs()...)

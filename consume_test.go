@@ -9,7 +9,7 @@ import (
 
 // Two nodes consume 10 000 records from 4 partitions; every record is
 // handled at least once; TERM stops everything with exit 0.
-func TestConsumeAllThenGracefulStop(t *testing.T) {
+func TestEveryRecordHandledThenTERMExits0(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	const n = 10000
 	produce(t, addr, "orders", n)

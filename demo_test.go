@@ -43,7 +43,7 @@ func TestDemoConsumesAllAndExits(t *testing.T) {
 // Ctrl-C (INT to the whole foreground process group, as a terminal sends
 // it) stops the demo midway: exit 0, a summary of what was committed, no
 // process left.
-func TestDemoInterrupt(t *testing.T) {
+func TestDemoCtrlCStopsCleanly(t *testing.T) {
 	s := startSwarm(t, "-demo", "-demo-records=500000", "-nodes=2")
 	// Wait until both nodes have committed something: the group has settled
 	// (see demoProgress.run for why a stop inside a rebalance is slow).

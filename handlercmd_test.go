@@ -26,7 +26,7 @@ import (
 // 10 000 records in, exactly the handler's answers out on -output-topic,
 // none missing, none extra. CMD sees its node's identity, its stderr comes
 // through prefixed, and TERM ends it with stdin EOF, not a signal.
-func TestHandlerCommandOutputTopic(t *testing.T) {
+func TestHandlerAnswersReachOutputTopicExactly(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 4, "orders", "out")
 	const n = 10000
@@ -84,7 +84,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 // echoing handler exactly as they went in, through the json and the lines
 // codec. In lines, a value holding "\n" is never sent: it goes to the dead
 // letter topic.
-func TestHandlerCommandRoundTrip(t *testing.T) {
+func TestHandlerEchoKeepsRecordsByteExact(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	t.Run("json", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out")
@@ -152,7 +152,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 // Records the handler fails go to -dead-letter-topic with their key, value
 // and headers and with headers naming their origin and the error; the
 // stream goes on and everything is committed.
-func TestHandlerCommandDeadLetter(t *testing.T) {
+func TestFailedRecordsGoToDeadLetterTopic(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 3, "orders", "out", "dlq")
 	const n = 300

@@ -265,6 +265,25 @@ func (s *swarmProc) waitQuiet(id, pid, from int) {
 		logged("app.quiet", "role", "node", "node", id, "pid", pid))
 }
 
+// waitStopAndReap waits for the supervisor to stop node id, running as
+// pid, for status (its stopping line, within timeout) and to reap it (its
+// exited line, within 10 s more), both counted from log index 0; it returns
+// the exited line and its index.
+func (s *swarmProc) waitStopAndReap(id, pid, status int, timeout time.Duration) (logLine, int) {
+	s.t.Helper()
+	stopping, _ := s.waitLog(timeout, fmt.Sprintf("node %d stopping with status %d", id, status), 0,
+		logged("swarm.manager.stopping", "role", "supervisor", "node", id))
+	if stopping.int("status") != status || stopping.int("node_pid") != pid {
+		s.t.Fatalf("stopping line %v, want status %d for pid %d", stopping, status, pid)
+	}
+	exited, i := s.waitLog(10*time.Second, fmt.Sprintf("node %d exited", id), 0,
+		logged("swarm.node.exited", "role", "supervisor", "node", id))
+	if exited.int("node_pid") != pid {
+		s.t.Fatalf("exited line %v, want pid %d", exited, pid)
+	}
+	return exited, i
+}
+
 // handlerStarted waits for node id's handler.started line from log index
 // from and returns the handler's pid.
 func (s *swarmProc) handlerStarted(id, from int) (pid, idx int) {

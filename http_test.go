@@ -48,7 +48,7 @@ func startWithHTTP(t *testing.T) (*swarmProc, string, map[int]int) {
 
 // The endpoint over real HTTP against the real binary: /healthz, /status
 // and /metrics agree with what the supervisor logged.
-func TestHTTPStatusEndpoints(t *testing.T) {
+func TestStatusEndpointsAgreeWithLog(t *testing.T) {
 	s, base, pids := startWithHTTP(t)
 
 	code, body := httpGet(t, base+"/healthz")
@@ -187,7 +187,7 @@ func TestHealthzFailsWhenLoopIsStale(t *testing.T) {
 
 // The status page renders its node table in a real headless browser: the
 // script fetches /status and fills one row per node.
-func TestStatusPageInHeadlessBrowser(t *testing.T) {
+func TestStatusPageRendersNodeTable(t *testing.T) {
 	browser := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

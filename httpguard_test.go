@@ -87,7 +87,7 @@ func TestHTTPIdleConnectionsClosed(t *testing.T) {
 // Under RLIMIT_NOFILE 128 (the issue's `ulimit -n 128`), 300 keep-alive
 // connections cannot take the fds the loop needs: a SIGKILLed node is
 // restarted, /healthz answers, and net/http writes no plain-text lines.
-func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
+func TestHTTPFloodCannotStarveTheLoop(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/prlimit"); err != nil {
 		t.Skip("SKIPPED: no prlimit (util-linux): the fd flood was not tested")
 	}

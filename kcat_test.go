@@ -57,7 +57,10 @@ func runKcat(t *testing.T, kcat, stdin string, args ...string) string {
 	return out.String()
 }
 
-func TestKcatInterop(t *testing.T) {
+// What kcat (librdkafka, a second client) produces, the swarm consumes, and
+// the print handler's lines are exactly the lines kcat prints for the same
+// records with the same format.
+func TestPrintedLinesMatchKcatsOwn(t *testing.T) {
 	kcat := needKcat(t)
 	const topic, n = "interop", 500
 	_, addr := newBroker(t, 3, topic)
@@ -113,7 +116,7 @@ func TestKcatInterop(t *testing.T) {
 // swarm hands each value to a handler command (cat: with -codec lines it
 // answers every line with itself) and produces the answers to
 // -output-topic, and kcat -C reads exactly those values from there.
-func TestKcatHandlerOutput(t *testing.T) {
+func TestKcatReadsHandlerAnswers(t *testing.T) {
 	kcat := needKcat(t)
 	catPath, err := exec.LookPath("cat")
 	if err != nil {

@@ -138,7 +138,10 @@ func waitPrinted(t *testing.T, s *swarmProc, perPartition int) {
 	})
 }
 
-func TestStaticMembershipSurvivesKill(t *testing.T) {
+// A node killed with -9 comes back under its instance id and client id,
+// takes over its old partitions without a rebalance, and consumes again
+// (the file's header says why node 0 is killed twice).
+func TestKilledNodeRejoinsAsSameStaticMember(t *testing.T) {
 	const group = "gm"
 	cluster, addr := newBroker(t, 10, "events")
 

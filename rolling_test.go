@@ -14,7 +14,7 @@ import (
 // node is down at any instant (judged from the supervisor's own ordered
 // log: a node is down from its rolling stop until its replacement's first
 // report), and no record is lost across the roll.
-func TestRollingRestart(t *testing.T) {
+func TestHUPRestartsOneNodeAtATimeLosingNothing(t *testing.T) {
 	c, addr := newBroker(t, 6, "orders")
 	const nodes, before, during = 3, 3000, 3000
 	produce(t, addr, "orders", before)
@@ -77,7 +77,7 @@ func TestRollingRestart(t *testing.T) {
 
 // A HUP that arrives during a roll starts it over without ever taking a
 // second node down.
-func TestRollingRestartRestartedByHUP(t *testing.T) {
+func TestHUPDuringRollStartsItOver(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard")...)
 	s.waitNodesReady(2, 0)

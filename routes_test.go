@@ -129,7 +129,7 @@ var printedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (\d+
 // to topic out, and group gc discards topic c on node 1 only. Each topic is
 // handled by its route's handler and committed by its group; each member's
 // static id is test_<node>_<route index>; node 0 never runs route 2.
-func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
+func TestEachRouteRunsItsHandlerGroupAndNodes(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 4, "a", "b", "c", "out")
 	const n = 400
@@ -242,7 +242,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 
 // The filters select exactly the expected routes, and a route that
 // survives keeps its file index in its static id.
-func TestRoutesFilters(t *testing.T) {
+func TestFiltersSelectRoutesKeepingStaticIDs(t *testing.T) {
 	// All routes on every node, so that filters alone decide.
 	file := map[string]any{
 		"nodes": 1,

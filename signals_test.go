@@ -300,14 +300,7 @@ func TestConsumingTTLStopsAndReplacesNode(t *testing.T) {
 		"-report-interval=100ms", "-node-report-timeout=5s", "-shutdown-timeout=1s")...)
 	pid := s.nodeReady(0, 0)
 
-	stopping, _ := s.waitLog(15*time.Second, "stopping status 2", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
-	if stopping.int("status") != statusConsuming || stopping.int("node_pid") != pid {
-		t.Fatalf("stopping line %v, want status 2 for pid %d", stopping, pid)
-	}
-	exited, i := s.waitLog(10*time.Second, "exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
-	if exited.int("node_pid") != pid {
-		t.Fatalf("exited line %v, want pid %d", exited, pid)
-	}
+	exited, i := s.waitStopAndReap(0, pid, statusConsuming, 15*time.Second)
 	// TERM cannot cut a record short: the node either overruns its own
 	// budget (exit 2) or is KILLed at the deadline; it never ends "well".
 	t.Logf("node stopped for a long batch ended with %s", exited.str("exit"))

@@ -167,14 +167,7 @@ func TestNodeOverMemoryLimitIsReplaced(t *testing.T) {
 	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-handler=discard", "-memory-limit=1")...)
 	pid := s.nodeReady(0, 0)
 
-	stopping, _ := s.waitLog(5*time.Second, "stopping status 3", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
-	if stopping.int("status") != statusMemory || stopping.int("node_pid") != pid {
-		t.Fatalf("stopping line %v, want status 3 for pid %d", stopping, pid)
-	}
-	exited, i := s.waitLog(10*time.Second, "exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
-	if exited.int("node_pid") != pid {
-		t.Fatalf("exited line %v, want pid %d", exited, pid)
-	}
+	exited, i := s.waitStopAndReap(0, pid, statusMemory, 5*time.Second)
 	t.Logf("over-limit node ended with %s", exited.str("exit"))
 	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", 0)); len(l) > 0 {
 		t.Errorf("node needed KILL to stop after TERM: %v", l)
@@ -327,7 +320,7 @@ func TestSupervisorFdsStableOverRestarts(t *testing.T) {
 // status above 0: every random chunk and every line in it starts with a
 // non-digit, chunks are PIPE_BUF long so they land whole, and the
 // hand-written lines are all invalid.
-func TestHealthPipeGarbage(t *testing.T) {
+func TestHealthPipeGarbageHarmsNothing(t *testing.T) {
 	_, addr := newBroker(t, 2, "orders")
 	const (
 		reportTimeout = 2 * time.Second
