@@ -159,6 +159,7 @@ func writeConfig(t testing.TB, v any) string {
 	return p
 }
 
+// writeTestFile writes content to dir/name and returns the path.
 func writeTestFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)

@@ -18,10 +18,14 @@ import (
 // logLine is one JSON log line of the supervisor or a node.
 type logLine map[string]any
 
+// msg is the line's event name.
 func (l logLine) msg() string { s, _ := l["msg"].(string); return s }
 
+// role is the side that wrote the line: "supervisor" or "node".
 func (l logLine) role() string { s, _ := l["role"].(string); return s }
 
+// int is the field key as an int, also when it was logged as a string;
+// -999 when it is missing, so that a missing field matches no real value.
 func (l logLine) int(key string) int {
 	switch v := l[key].(type) {
 	case float64:
@@ -33,8 +37,10 @@ func (l logLine) int(key string) int {
 	return -999
 }
 
+// str is the field key when it is a string, else "".
 func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
 
+// time is the line's own timestamp (slog's, cut to the millisecond).
 func (l logLine) time() time.Time {
 	ts, _ := time.Parse(time.RFC3339Nano, l.str("time"))
 	return ts
@@ -47,11 +53,14 @@ const recvKey = "_recv"
 // recvTime is when the test read the log line.
 func recvTime(l logLine) time.Time { t, _ := l[recvKey].(time.Time); return t }
 
+// notify wakes every wait: called under s.mu after each line collected.
 func (s *swarmProc) notify() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
+// readStderr collects stderr: JSON log lines into logs, anything else
+// (a goroutine dump, garbage) into other.
 func (s *swarmProc) readStderr(r interface{ Read([]byte) (int, error) }) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -71,6 +80,7 @@ func (s *swarmProc) readStderr(r interface{ Read([]byte) (int, error) }) {
 	}
 }
 
+// readStdout collects stdout lines, or hands each to the tap.
 func (s *swarmProc) readStdout(r interface{ Read([]byte) (int, error) }) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -157,6 +167,7 @@ func (s *swarmProc) matching(match func(logLine) bool) []logLine {
 	return out
 }
 
+// stdoutLines returns the stdout lines so far.
 func (s *swarmProc) stdoutLines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

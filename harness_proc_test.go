@@ -28,6 +28,8 @@ import (
 // swarmBin is the binary under test, built by TestMain.
 var swarmBin string
 
+// TestMain builds the binary under test once, with -race when the tests
+// run with it, into a directory it removes at the end.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "swarm-test-")
 	if err != nil {
@@ -106,6 +108,7 @@ func startSwarm(t testing.TB, args ...string) *swarmProc {
 	return startSwarmEnv(t, nil, args...)
 }
 
+// startSwarmEnv is startSwarm with env added to the environment.
 func startSwarmEnv(t testing.TB, env []string, args ...string) *swarmProc {
 	t.Helper()
 	return startWrapped(t, env, nil, args...)
@@ -203,6 +206,7 @@ func (s *swarmProc) dump() {
 	}
 }
 
+// signal sends sig to the supervisor.
 func (s *swarmProc) signal(sig syscall.Signal) {
 	s.t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
@@ -232,6 +236,7 @@ func (s *swarmProc) waitExit(timeout time.Duration) int {
 	}
 }
 
+// exitCode is the exit code once exited is closed.
 func (s *swarmProc) exitCode() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,6 +259,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // pid is the supervisor's own pid.
 func (s *swarmProc) pid() int { return s.cmd.Process.Pid }
 
+// sendSig sends sig to pid (a node, a handler) and fails the test if it
+// cannot.
 func sendSig(t *testing.T, pid int, sig syscall.Signal) {
 	t.Helper()
 	if err := syscall.Kill(pid, sig); err != nil {
@@ -293,4 +300,14 @@ func handlerPrograms(t testing.TB) (handler, answer string) {
 		t.Fatal(handlerProgs.err)
 	}
 	return handlerProgs.handler, handlerProgs.answer
+}
+
+// inRange fails the test unless lo <= d <= hi.
+func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
+	t.Helper()
+	if d < lo || d > hi {
+		t.Errorf("%s: %v, want between %v and %v", what, d, lo, hi)
+	} else {
+		t.Logf("%s: %v (want %v..%v)", what, d, lo, hi)
+	}
 }

@@ -47,6 +47,7 @@ type statFields struct {
 	pgrp  int
 }
 
+// procStat reads /proc/PID/stat.
 func procStat(pid int) (statFields, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -21,16 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inRange fails the test unless lo <= d <= hi.
-func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
-	t.Helper()
-	if d < lo || d > hi {
-		t.Errorf("%s: %v, want between %v and %v", what, d, lo, hi)
-	} else {
-		t.Logf("%s: %v (want %v..%v)", what, d, lo, hi)
-	}
-}
-
 // 1. A node killed with SIGKILL is reaped at once and started again with
 // the same id exactly -node-restart-timeout later; the others are untouched.
 func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
