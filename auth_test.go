@@ -330,10 +330,7 @@ func TestBadLoginOrCertificateFailsAtPreflight(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, append(tc.args, "-log-format=json")...)
 			t.Logf("exit %d in %s: %q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitFailure {
-				t.Errorf("exit code %d, want %d", r.code, exitFailure)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitFailure, tc.want...)
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s: a rejected login or certificate must not wait for -connect-timeout", r.elapsed)
 			}
@@ -475,10 +472,7 @@ func TestTLSAndSASLValidation(t *testing.T) {
 			}
 			r := runCLI(t, tc.env, args...)
 			t.Logf("args %q -> exit %d: %q", tc.args, r.code, r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			if strings.Contains(r.stderr, wrongPassword) {
 				t.Errorf("the password was echoed: %q", r.stderr)
 			}

@@ -95,17 +95,12 @@ func BenchmarkRecovery(b *testing.B) {
 	s := startSwarm(b, "-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
 		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
 	pids := s.waitNodesReady(nodes, 0)
-	started := map[int]time.Time{}
-	for id := range pids {
-		started[id] = time.Now()
-	}
+	started := startedNow(pids)
 	var exited, forked, running, runningRecv []float64
 	b.ResetTimer()
 	for i := 0; i < kills; i++ {
 		id := i % nodes
-		if wait := time.Until(started[id].Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
-			time.Sleep(wait) // pacing, not synchronisation: stay out of the backoff window
-		}
+		pastBackoff(started[id])
 		from := s.logCount()
 		killed := time.Now()
 		if err := syscall.Kill(pids[id], syscall.SIGKILL); err != nil {
@@ -131,6 +126,26 @@ func BenchmarkRecovery(b *testing.B) {
 	reportSpread(b, "kill-to-running-recv-ms", runningRecv)
 }
 
+// startedNow maps each node of pids to now: when the benchmark takes it as
+// started.
+func startedNow(pids map[int]int) map[int]time.Time {
+	started := map[int]time.Time{}
+	for id := range pids {
+		started[id] = time.Now()
+	}
+	return started
+}
+
+// pastBackoff sleeps until a node started at started has run past the
+// crash-loop backoff window. Pacing, not synchronisation: a node that dies
+// within 10 s of its start backs off, and the figures wanted are for the
+// configured delay.
+func pastBackoff(started time.Time) {
+	if wait := time.Until(started.Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
+		time.Sleep(wait)
+	}
+}
+
 // BenchmarkDeadlines: how late the report-timeout TERM, the shutdown-timeout
 // KILL and the restart delay fire against their deadlines, from the
 // supervisor's own late_ms log fields (microsecond resolution). A
@@ -145,19 +160,12 @@ func BenchmarkDeadlines(b *testing.B) {
 		"-report-interval=100ms", "-node-report-timeout=500ms", "-shutdown-timeout=300ms",
 		"-node-restart-timeout=200ms", "-session-timeout=1s")
 	pids := s.waitNodesReady(nodes, 0)
-	started := map[int]time.Time{}
-	for id := range pids {
-		started[id] = time.Now()
-	}
+	started := startedNow(pids)
 	var term, kill, restart []float64
 	b.ResetTimer()
 	for i := 0; i < cycles; i++ {
 		id := i % nodes
-		// Pacing, not synchronisation: a node that dies within 10 s of its
-		// start backs off, and the figure wanted is the configured delay.
-		if wait := time.Until(started[id].Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
-			time.Sleep(wait)
-		}
+		pastBackoff(started[id])
 		from := s.logCount()
 		if err := syscall.Kill(pids[id], syscall.SIGSTOP); err != nil {
 			b.Fatal(err)

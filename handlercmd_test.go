@@ -9,7 +9,6 @@ package main
 // line, a topic's offsets or a condition with a deadline.
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -385,54 +384,19 @@ func TestHandlerCommandValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, nil, append(append([]string{}, ok...), tc.args...)...)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertUsageLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 		})
 	}
 	t.Run("missing output topic", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "dlq")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders", "-output-topic=nope", "-dead-letter-topic=dlq", "--", h)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertUsageLine(t, r, "-output-topic", "nope not found")
+		assertExitLine(t, r, exitUsage, "-output-topic", "nope not found")
 	})
 	t.Run("missing dead-letter topic", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders", "-output-topic=out", "-dead-letter-topic=gone", "--", h)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertUsageLine(t, r, "-dead-letter-topic", "gone not found")
+		assertExitLine(t, r, exitUsage, "-dead-letter-topic", "gone not found")
 	})
-}
-
-// assertUsageLine checks that r printed exactly one "swarm: " line naming
-// every want, nothing on stdout, and left no process behind.
-func assertUsageLine(t *testing.T, r cliResult, want ...string) {
-	t.Helper()
-	if r.stdout != "" {
-		t.Errorf("stdout %q, want nothing", r.stdout)
-	}
-	sc := bufio.NewScanner(strings.NewReader(r.stderr))
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], "swarm: ") {
-		t.Fatalf("stderr %q, want one line starting with \"swarm: \"", r.stderr)
-	}
-	for _, w := range want {
-		if !strings.Contains(lines[0], w) {
-			t.Errorf("error line %q does not name %q", lines[0], w)
-		}
-	}
-	if len(r.left) > 0 {
-		t.Errorf("processes left: %v", r.left)
-	}
-	t.Logf("%s", lines[0])
 }
 
 // The node's argument list carries the command after "--", so the node

@@ -43,6 +43,16 @@ func swarmFreeEnv() []string {
 // bytes.
 const maxErrorLineBytes = 512
 
+// assertExitLine checks that the run exited with code and left exactly
+// one short error line naming every want (assertOneErrorLine).
+func assertExitLine(t *testing.T, r cliResult, code int, want ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit code %d, want %d", r.code, code)
+	}
+	assertOneErrorLine(t, r, want...)
+}
+
 // assertOneErrorLine checks stderr is exactly one short "swarm: ..." line
 // naming every want, that nothing was logged or printed and nothing is
 // left.

@@ -499,10 +499,7 @@ func TestRoutesValidation(t *testing.T) {
 			}
 			r := runCLI(t, tc.env, append(args, tc.flags...)...)
 			t.Log(tc.doc)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s to reject", r.elapsed)
 			}
@@ -527,10 +524,7 @@ func TestRoutesValidation(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := runCLI(t, nil, append([]string{"-bootstrap=" + addr, "-nodes=1", "-config=" + writeConfig(t, tc.file)}, tc.flags...)...)
-				if r.code != exitUsage {
-					t.Errorf("exit code %d, want %d", r.code, exitUsage)
-				}
-				assertOneErrorLine(t, r, tc.want...)
+				assertExitLine(t, r, exitUsage, tc.want...)
 			})
 		}
 	})

@@ -147,10 +147,7 @@ func TestValidationErrors(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, tc.args...)
 			t.Logf("%s: args %q env %q -> exit %d in %s, stderr %q", tc.doc, tc.args, tc.env, r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			// Validation needs no network and no child: it is over at once.
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s to reject invalid usage", r.elapsed)
@@ -288,10 +285,7 @@ func TestInputFilesBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, nil, tc.args...)
 			t.Logf("exit %d in %s: %.300q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			// Nothing is read past the cap, so this is milliseconds; the
 			// margin is for a loaded machine and a -race binary.
 			if r.elapsed > 2*time.Second {
@@ -309,18 +303,12 @@ func TestConfigFromPipe(t *testing.T) {
 		// "nodes": 0 is refused: proof the pipe's content was read.
 		in := strings.NewReader(`{"nodes": 0, "routes": [{"group": "g", "topics": ["a"]}]}`)
 		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", `"nodes"`, "got 0")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", `"nodes"`, "got 0")
 	})
 	t.Run("oversized", func(t *testing.T) {
 		in := strings.NewReader(`{"routes": [` + strings.Repeat(" ", 2<<20) + `]}`)
 		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", "more than the 1 MiB")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", "more than the 1 MiB")
 	})
 	t.Run("never-closed", func(t *testing.T) {
 		// An *os.File, so the child gets the pipe itself and Wait does
@@ -332,10 +320,7 @@ func TestConfigFromPipe(t *testing.T) {
 		defer pw.Close()
 		defer pr.Close()
 		r := runCLIStdin(t, pr, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", "not closed within")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", "not closed within")
 	})
 }
 
@@ -386,19 +371,13 @@ func TestErrorLinesShort(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, tc.args...)
 			t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 		})
 	}
 	t.Run("preflight-missing-topics", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders,"+strings.Join(topics, ","))
 		t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-topics: t00000,t00001,", "and 9995 more", "not found")
+		assertExitLine(t, r, exitUsage, "-topics: t00000,t00001,", "and 9995 more", "not found")
 	})
 }
