@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -446,8 +445,6 @@ type dockerRecord struct {
 	key       int
 }
 
-var dockerPrintedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (\d+): `)
-
 // dockerPrinted reads the print handler's lines of topic from stdout.
 func dockerPrinted(t *testing.T, stdout, topic string) []dockerRecord {
 	t.Helper()
@@ -455,14 +452,11 @@ func dockerPrinted(t *testing.T, stdout, topic string) []dockerRecord {
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		m := dockerPrintedLine.FindStringSubmatch(sc.Text())
-		if m == nil || m[1] != topic {
+		r, k, ok := printedOf(sc.Text(), topic)
+		if !ok {
 			continue
 		}
-		p, _ := strconv.Atoi(m[2])
-		o, _ := strconv.ParseInt(m[3], 10, 64)
-		k, _ := strconv.Atoi(m[4])
-		out = append(out, dockerRecord{partition: int32(p), offset: o, key: k})
+		out = append(out, dockerRecord{partition: r.partition, offset: r.offset, key: k})
 	}
 	return out
 }

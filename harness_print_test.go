@@ -12,18 +12,66 @@ import (
 	"testing"
 )
 
-// printed matches the print handler's line for a record of topic orders
-// produced by produce: partition, offset, key.
-var printed = regexp.MustCompile(`^orders \[(\d+)\] at offset (\d+): key (\d+): `)
+// printedRecord is one line of the print handler, "topic [partition] at
+// offset offset: key key: value" (kcat's -f '%t [%p] at offset %o: key %k:
+// %s\n').
+type printedRecord struct {
+	topic     string
+	partition int32
+	offset    int64
+	key       string
+	value     string
+}
+
+// printedLine is the print handler's line. The key ends at the first ": "
+// (the records tests produce have keys without one; values may hold it).
+var printedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (.*?): (.*)$`)
+
+// producedValue is the value of every record produce writes.
+var producedValue = strings.Repeat("v", 100)
+
+// parsePrinted parses one print handler line; ok is false for any other line.
+func parsePrinted(line string) (r printedRecord, ok bool) {
+	m := printedLine.FindStringSubmatch(line)
+	if m == nil {
+		return r, false
+	}
+	p, err1 := strconv.ParseInt(m[2], 10, 32)
+	o, err2 := strconv.ParseInt(m[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return r, false
+	}
+	return printedRecord{topic: m[1], partition: int32(p), offset: o, key: m[4], value: m[5]}, true
+}
+
+// producedKey is the record's key as produce wrote it (a decimal number);
+// ok is false for any other key.
+func (r printedRecord) producedKey() (int, bool) {
+	if r.key == "" || strings.TrimLeft(r.key, "0123456789") != "" {
+		return 0, false
+	}
+	k, err := strconv.Atoi(r.key)
+	return k, err == nil
+}
+
+// printedOf parses line as the print handler's line for a record of topic
+// that produce wrote, and returns its key; ok is false for any other line.
+func printedOf(line, topic string) (r printedRecord, key int, ok bool) {
+	r, ok = parsePrinted(line)
+	if !ok || r.topic != topic {
+		return r, 0, false
+	}
+	key, ok = r.producedKey()
+	return r, key, ok
+}
 
 // collectPrinted is a waitStdout predicate: it adds the keys of new print
-// handler lines to seen and holds once seen has want keys.
+// handler lines of topic orders to seen and holds once seen has want keys.
 func collectPrinted(seen map[int]bool, want int) func([]string) bool {
 	parsed := 0
 	return func(lines []string) bool {
 		for _, l := range lines[parsed:] {
-			if m := printed.FindStringSubmatch(l); m != nil {
-				k, _ := strconv.Atoi(m[3])
+			if _, k, ok := printedOf(l, "orders"); ok {
 				seen[k] = true
 			}
 		}
@@ -32,36 +80,29 @@ func collectPrinted(seen map[int]bool, want int) func([]string) bool {
 	}
 }
 
-// printedKeys parses print-handler lines into key -> times printed, and
-// fails on any line that is not one.
+// printedKeys parses print handler lines of topic orders into key -> times
+// printed, and fails on any line that is not one.
 func printedKeys(t *testing.T, lines []string) map[int]int {
 	t.Helper()
 	keys := map[int]int{}
 	for _, l := range lines {
-		m := printed.FindStringSubmatch(l)
-		if m == nil {
+		_, k, ok := printedOf(l, "orders")
+		if !ok {
 			t.Errorf("stdout line is not a printed record: %q", l)
 			continue
 		}
-		k, _ := strconv.Atoi(m[3])
 		keys[k]++
 	}
 	return keys
 }
 
-// keysSeen collects "key-N" from print handler lines of topic.
+// keysSeen counts the keys of the print handler lines of topic.
 func keysSeen(lines []string, topic string) map[string]int {
 	seen := map[string]int{}
 	for _, l := range lines {
-		if !strings.HasPrefix(l, topic+" [") {
-			continue
+		if r, ok := parsePrinted(l); ok && r.topic == topic {
+			seen[r.key]++
 		}
-		_, kv, ok := strings.Cut(l, ": key ")
-		if !ok {
-			continue
-		}
-		k, _, _ := strings.Cut(kv, ": ")
-		seen[k]++
 	}
 	return seen
 }

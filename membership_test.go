@@ -23,9 +23,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +34,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// printedEvent is one line of the print handler for topic "events".
-var printedEvent = regexp.MustCompile(`^events \[(\d+)\] at offset (\d+): key (\d+): v{100}$`)
 
 // memberView is what the test checks of one group member.
 type memberView struct {
@@ -117,14 +112,12 @@ func waitPrinted(t *testing.T, s *swarmProc, perPartition int) {
 	parsed := 0
 	s.waitStdout(60*time.Second, fmt.Sprintf("offsets 0..%d of 10 partitions printed", perPartition-1), func(lines []string) bool {
 		for _, l := range lines[parsed:] {
-			m := printedEvent.FindStringSubmatch(l)
-			if m == nil {
+			r, _, ok := printedOf(l, "events")
+			if !ok || r.value != producedValue {
 				t.Errorf("stdout line is not a printed record: %q", l)
 				continue
 			}
-			p, _ := strconv.Atoi(m[1])
-			o, _ := strconv.Atoi(m[2])
-			seen[[2]int{p, o}] = true
+			seen[[2]int{int(r.partition), int(r.offset)}] = true
 		}
 		parsed = len(lines)
 		for p := 0; p < 10; p++ {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -121,9 +120,6 @@ func stopClean(t *testing.T, s *swarmProc, nodes int) {
 	}
 }
 
-// printedLine is one line of the print handler.
-var printedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (\d+): v{100}$`)
-
 // Three routes in one swarm of two nodes: group ga prints topic a (built-in
 // handler), group gb sends topic b through a handler command that answers
 // to topic out, and group gc discards topic c on node 1 only. Each topic is
@@ -159,12 +155,12 @@ func TestEachRouteRunsItsHandlerGroupAndNodes(t *testing.T) {
 	parsed := 0
 	s.waitStdout(60*time.Second, "every record of topic a printed", func(lines []string) bool {
 		for _, l := range lines[parsed:] {
-			m := printedLine.FindStringSubmatch(l)
-			if m == nil || m[1] != "a" {
+			r, _, ok := printedOf(l, "a")
+			if !ok || r.value != producedValue {
 				t.Errorf("stdout line is not a printed record of topic a: %q", l)
 				continue
 			}
-			seen[m[4]] = true
+			seen[r.key] = true
 		}
 		parsed = len(lines)
 		return len(seen) == n
