@@ -16,12 +16,13 @@ package main
 // stdout. None of them runs without -bench, so `go test ./...` stays fast.
 
 import (
-	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,17 +218,9 @@ func benchMemory(b *testing.B, nodes int) {
 	c, addr := newBroker(b, 8, "mem")
 	s := startSwarm(b, fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
 		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")
-	pidMap := s.waitNodesReady(nodes, 0)
-	var pids []int
-	for _, pid := range pidMap {
-		pids = append(pids, pid)
-	}
-	sup := s.cmd.Process.Pid
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "mem", nodes); err != nil {
-		b.Fatalf("group not stable: %v", err)
-	}
+	pids := slices.Collect(maps.Values(s.waitNodesReady(nodes, 0)))
+	sup := s.pid()
+	waitGroupStable(b, c, "mem", nodes, 60*time.Second)
 	sample := func() (memSample, bool) {
 		var m memSample
 		var err error
@@ -578,17 +571,9 @@ func BenchmarkIdleCost(b *testing.B) {
 	c, addr := newBroker(b, 4, "orders")
 	s := startSwarm(b, "-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
 		"-group=idle")
-	pidMap := s.waitNodesReady(4, 0)
-	var nodes []int
-	for _, pid := range pidMap {
-		nodes = append(nodes, pid)
-	}
-	sup := s.cmd.Process.Pid
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "idle", 4); err != nil {
-		b.Fatalf("group not stable: %v", err)
-	}
+	nodes := slices.Collect(maps.Values(s.waitNodesReady(4, 0)))
+	sup := s.pid()
+	waitGroupStable(b, c, "idle", 4, 2*time.Minute)
 	time.Sleep(2 * time.Second) // pacing: let start-up work (first GC, joins) pass
 	b.ResetTimer()
 	a, nodesA := taskStats(sup), cpuOf(nodes)

@@ -353,3 +353,14 @@ func stableGroup(t testing.TB, adm *kadm.Client, group string) (g kadm.Described
 	}
 	return g, true
 }
+
+// waitGroupStable waits until kfake's group is Stable with members members,
+// failing the test after timeout.
+func waitGroupStable(t testing.TB, c *kfake.Cluster, group string, members int, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := c.WaitGroupStable(ctx, group, members); err != nil {
+		t.Fatalf("group %s never stable with %d members: %v", group, members, err)
+	}
+}

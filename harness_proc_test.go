@@ -15,6 +15,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,4 +311,17 @@ func inRange(t *testing.T, what string, d, lo, hi time.Duration) {
 	} else {
 		t.Logf("%s: %v (want %v..%v)", what, d, lo, hi)
 	}
+}
+
+// freeAddr is a loopback address nothing listens on right now: a port for
+// an -http flag, or a broker that cannot be reached.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

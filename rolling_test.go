@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"syscall"
 	"testing"
@@ -22,11 +21,7 @@ func TestHUPRestartsOneNodeAtATimeLosingNothing(t *testing.T) {
 		"-balancer=range", "-session-timeout=6s")...)
 	oldPids := s.waitNodesReady(nodes, 0)
 	// An operator rolls a settled group: wait until all three are members.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "roll", nodes); err != nil {
-		t.Fatalf("group never settled: %v", err)
-	}
+	waitGroupStable(t, c, "roll", nodes, 30*time.Second)
 
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
