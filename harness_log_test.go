@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"testing"
 	"time"
 )
 
@@ -315,4 +316,28 @@ func (s *swarmProc) countHandled(next, sum int) (int, int) {
 		}
 	}
 	return next, sum
+}
+
+// The one log predicate matches on the event and on every field it names,
+// and a field it names but the line lacks is a mismatch, never a match.
+func TestLoggedMatchesEventAndEveryField(t *testing.T) {
+	line := logLine{"msg": "swarm.node.exited", "role": "supervisor", "node": float64(1), "exit": "exit 0"}
+	for _, tc := range []struct {
+		match func(logLine) bool
+		want  bool
+	}{
+		{logged("swarm.node.exited"), true},
+		{logged("swarm.node.exited", "role", "supervisor", "node", 1), true},
+		{logged("swarm.node.exited", "node", 1, "exit", "exit 0"), true},
+		{logged("swarm.manager.after_fork", "node", 1), false},
+		{logged("swarm.node.exited", "role", "node"), false},
+		{logged("swarm.node.exited", "node", 0), false},
+		{logged("swarm.node.exited", "exit", "exit 1"), false},
+		{logged("swarm.node.exited", "pid", 0), false},
+		{logged("swarm.node.exited", "reason", ""), true}, // str of a missing field is ""
+	} {
+		if got := tc.match(line); got != tc.want {
+			t.Errorf("match %v = %v, want %v", line, got, tc.want)
+		}
+	}
 }

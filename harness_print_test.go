@@ -106,3 +106,26 @@ func keysSeen(lines []string, topic string) map[string]int {
 	}
 	return seen
 }
+
+// The print handler's line is parsed whole, a key ending at the first ": ",
+// and only a decimal key counts as one produce wrote.
+func TestParsePrinted(t *testing.T) {
+	r, ok := parsePrinted("orders [3] at offset 42: key 17: vvv: with a colon")
+	if want := (printedRecord{"orders", 3, 42, "17", "vvv: with a colon"}); !ok || r != want {
+		t.Errorf("parsePrinted = %+v, %v; want %+v", r, ok, want)
+	}
+	if _, k, ok := printedOf("orders [0] at offset 0: key 7: ", "orders"); !ok || k != 7 {
+		t.Errorf("printedOf with an empty value = %d, %v; want 7, true", k, ok)
+	}
+	for _, line := range []string{
+		"orders [0] at offset 0: key k7: v", // not a produced key
+		"events [0] at offset 0: key 7: v",  // another topic
+		"orders [0] at offset x: key 7: v",  // not an offset
+		"orders [0] at offset 0 key 7 v",    // not the format
+		`{"msg":"app.batch","done":7}`,      // a log line
+	} {
+		if _, _, ok := printedOf(line, "orders"); ok {
+			t.Errorf("printedOf(%q) ok, want not a printed record of orders", line)
+		}
+	}
+}

@@ -7,10 +7,11 @@ package main
 // its own, which cleanup kills whole and checks gone, even when the test
 // fails. swarmArgs is the one builder of a test swarm's command line.
 // The other harness files: harness_log_test.go (the log tap and the one log
-// predicate), harness_print_test.go (the print handler's lines),
+// predicate, logged), harness_print_test.go (the print handler's lines),
 // harness_kafka_test.go (kfake, producing, admin reads),
 // harness_procfs_test.go (/proc readers), harness_cli_test.go (runs that
-// end in a usage error).
+// end in an error line), harness_bench_test.go (measuring and reporting for
+// the benchmarks).
 
 import (
 	"encoding/json"
