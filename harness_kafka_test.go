@@ -279,17 +279,12 @@ func steadyTraffic(t testing.TB, addr, topic string, parts, perSecond int) (stop
 // past the highest handled offset: records handled but not committed.
 func uncommitted(t testing.TB, addr, group, topic string, handled map[int32]int64) []int32 {
 	t.Helper()
-	adm, ctx, done := adminFor(t, addr, 10*time.Second)
+	adm, _, done := adminFor(t, addr, 10*time.Second) // closed at once: benchmarks call this often
 	defer done()
-	offs, err := adm.FetchOffsets(ctx, group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		offs = kadm.OffsetResponses{} // never joined: nothing committed
-	} else if err != nil {
-		t.Fatalf("fetch committed offsets: %v", err)
-	}
+	_, committed := offsetsOf(t, adm, group, topic)
 	var bad []int32
 	for p, h := range handled {
-		if o, ok := offs.Lookup(topic, p); !ok || o.At <= h {
+		if c, ok := committed[p]; !ok || c <= h {
 			bad = append(bad, p)
 		}
 	}
