@@ -316,7 +316,8 @@ func (p *feltProc) wait(b *testing.B, timeout time.Duration) int {
 	}
 }
 
-// startSwarmProc starts a swarm with default flags but JSON logs.
+// startSwarmProc starts a swarm with default flags but the harness's JSON
+// logs and instance id prefix (swarmArgv).
 func startSwarmProc(b *testing.B, addr, topic, group string) *feltProc {
 	flow := newFlowClock()
 	sw := startTapped(b, nil, swarmArgv("-nodes="+strconv.Itoa(feltMembers),
