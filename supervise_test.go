@@ -326,58 +326,14 @@ func TestHealthPipeGarbageHarmsNothing(t *testing.T) {
 	}
 
 	const target = 0
-	w, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", pids[target], healthFd), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatalf("open node health pipe: %v", err)
-	}
-	defer w.Close()
-	// A write that cannot finish means the supervisor stopped reading.
-	if err := w.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatalf("set write deadline: %v", err)
-	}
-	write := func(what string, b []byte) {
-		t.Helper()
-		if _, err := w.Write(b); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("write %s: supervisor stopped draining the pipe: %v", what, err)
-			}
-			t.Fatalf("write %s: %v", what, err)
-		}
-	}
-
 	from := s.logCount()
-	garbageStart := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	chunk := make([]byte, 4096) // PIPE_BUF: each write lands whole
-	for c := 0; c < 256; c++ {  // 1 MiB of random bytes, ~4000 lines
-		for i := range chunk {
-			chunk[i] = byte(rng.Uint32())
-		}
-		chunk[0] = 0xff
-		for i := 0; i+1 < len(chunk); i++ {
-			if chunk[i] == '\n' {
-				chunk[i+1] = 0xff
-			}
-		}
-		write("random chunk", chunk)
-	}
-	for _, line := range []string{"\n", "x\n", "-1\n", "256\n", "99999999999999999999\n", "3.0\n", " 3\n",
-		"3 \n", "+3\n", "0x3\n", "３\n", "\x00\n", "3\r\n"} {
-		write(fmt.Sprintf("line %q", line), []byte(line))
-	}
-	write("endless line", []byte(strings.Repeat("A", 8<<20)))
-	write("end of endless line", []byte("\n"))
-	garbageEnd := time.Now()
-	took := garbageEnd.Sub(garbageStart)
+	garbageEnd, took := openHealthPipe(t, pids[target]).writeGarbage()
 	t.Logf("wrote 1 MiB random, 13 bad lines, an 8 MiB line in %v", took)
 	if took >= reportTimeout {
 		// Every report of the node's that lands inside our garbage is lost
 		// with it; this long, the node would rightly look silent.
 		t.Fatalf("the supervisor drained 9 MiB of garbage in %v, not within the report timeout %v", took, reportTimeout)
 	}
-
 	g, _ := s.waitLog(5*time.Second, "garbage logged", from, logged("swarm.manager.garbage", "role", "supervisor", "node", target))
 	if g.int("node_pid") != pids[target] {
 		t.Errorf("garbage line %v, want node_pid %d", g, pids[target])
@@ -398,27 +354,7 @@ func TestHealthPipeGarbageHarmsNothing(t *testing.T) {
 		t.Fatalf("observation window %v is not longer than the report timeout", after.time().Sub(garbageEnd))
 	}
 	s.nodeReady(other, from2)
-
-	for _, l := range s.matching(func(l logLine) bool { return l.role() == "supervisor" }) {
-		switch {
-		case l.msg() == "swarm.manager.stopping" && l.int("node") == target:
-			t.Errorf("garbage node stopped: %v", l)
-		case l.msg() == "read health pipe":
-			t.Errorf("health pipe read failed: %v", l)
-		}
-	}
-	if n := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor", "node", target))); n != 1 {
-		t.Errorf("garbage node started %d times, want once", n)
-	}
-	if !alive(pids[target]) {
-		t.Errorf("garbage node %d died", pids[target])
-	}
-	garbage := s.matching(logged("swarm.manager.garbage", "role", "supervisor", "node", target))
-	last := garbage[len(garbage)-1].int("garbage_lines")
-	t.Logf("supervisor counted %d+ garbage lines in %d log lines (up to index %d)", last, len(garbage), afterIdx)
-	if last < 1024 || len(garbage) > 20 {
-		t.Errorf("garbage logged %d times up to %d lines: want power-of-two logging of thousands of lines", len(garbage), last)
-	}
+	checkGarbageNodeUntouched(t, s, target, pids[target], afterIdx)
 	rssAfter, err := rssOf(fmt.Sprintf("/proc/%d/status", sup))
 	if err != nil {
 		t.Fatal(err)
@@ -439,6 +375,101 @@ func TestHealthPipeGarbageHarmsNothing(t *testing.T) {
 	})
 	s.waitLog(5*time.Second, "garbage node replaced", from3, logged("swarm.manager.after_fork", "role", "supervisor", "node", target))
 	s.nodeReady(target, from3)
+}
+
+// healthPipeWriter writes into a node's health pipe from the test, through
+// /proc/<node>/fd/3: the same pipe the node reports on.
+type healthPipeWriter struct {
+	t *testing.T
+	f *os.File
+}
+
+// openHealthPipe opens node pid's health pipe for writing, closed at
+// cleanup. A write that cannot finish within 10 s means the supervisor
+// stopped reading.
+func openHealthPipe(t *testing.T, pid int) *healthPipeWriter {
+	t.Helper()
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", pid, healthFd), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("open node health pipe: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatalf("set write deadline: %v", err)
+	}
+	return &healthPipeWriter{t: t, f: f}
+}
+
+// write writes b, what naming it for a failure.
+func (w *healthPipeWriter) write(what string, b []byte) {
+	w.t.Helper()
+	if _, err := w.f.Write(b); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.t.Fatalf("write %s: supervisor stopped draining the pipe: %v", what, err)
+		}
+		w.t.Fatalf("write %s: %v", what, err)
+	}
+}
+
+// writeGarbage writes 1 MiB of random bytes, 13 invalid lines and an 8 MiB
+// line, and returns when it ended and how long it took. Nothing of it can
+// parse as a status: every random chunk and every line in it starts with a
+// non-digit, and chunks are PIPE_BUF long so they land whole.
+func (w *healthPipeWriter) writeGarbage() (end time.Time, took time.Duration) {
+	w.t.Helper()
+	start := time.Now()
+	seed := uint64(time.Now().UnixNano())
+	w.t.Logf("random seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	chunk := make([]byte, 4096) // PIPE_BUF: each write lands whole
+	for c := 0; c < 256; c++ {  // 1 MiB of random bytes, ~4000 lines
+		for i := range chunk {
+			chunk[i] = byte(rng.Uint32())
+		}
+		chunk[0] = 0xff
+		for i := 0; i+1 < len(chunk); i++ {
+			if chunk[i] == '\n' {
+				chunk[i+1] = 0xff
+			}
+		}
+		w.write("random chunk", chunk)
+	}
+	for _, line := range []string{"\n", "x\n", "-1\n", "256\n", "99999999999999999999\n", "3.0\n", " 3\n",
+		"3 \n", "+3\n", "0x3\n", "３\n", "\x00\n", "3\r\n"} {
+		w.write(fmt.Sprintf("line %q", line), []byte(line))
+	}
+	w.write("endless line", []byte(strings.Repeat("A", 8<<20)))
+	w.write("end of endless line", []byte("\n"))
+	end = time.Now()
+	return end, end.Sub(start)
+}
+
+// checkGarbageNodeUntouched checks that the node that got the garbage
+// (node target, running as pid) was never stopped nor restarted, that no
+// pipe read failed, and that the garbage was logged by powers of two, a
+// few times for thousands of lines, up to log index upTo.
+func checkGarbageNodeUntouched(t *testing.T, s *swarmProc, target, pid, upTo int) {
+	t.Helper()
+	for _, l := range s.matching(func(l logLine) bool { return l.role() == "supervisor" }) {
+		switch {
+		case l.msg() == "swarm.manager.stopping" && l.int("node") == target:
+			t.Errorf("garbage node stopped: %v", l)
+		case l.msg() == "read health pipe":
+			t.Errorf("health pipe read failed: %v", l)
+		}
+	}
+	if n := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor", "node", target))); n != 1 {
+		t.Errorf("garbage node started %d times, want once", n)
+	}
+	if !alive(pid) {
+		t.Errorf("garbage node %d died", pid)
+	}
+	garbage := s.matching(logged("swarm.manager.garbage", "role", "supervisor", "node", target))
+	last := garbage[len(garbage)-1].int("garbage_lines")
+	t.Logf("supervisor counted %d+ garbage lines in %d log lines (up to index %d)", last, len(garbage), upTo)
+	if last < 1024 || len(garbage) > 20 {
+		t.Errorf("garbage logged %d times up to %d lines: want power-of-two logging of thousands of lines", len(garbage), last)
+	}
 }
 
 // 7. A node that ignores TERM (stopped) makes a TERMed supervisor KILL it
