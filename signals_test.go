@@ -163,25 +163,7 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 		head := fmt.Sprintf("swarm node %d pid %d goroutine dump:", id, pid)
 		s.waitOther(10*time.Second, fmt.Sprintf("node %d dump", id), func(l string) bool { return strings.Contains(l, head) })
 	}
-	stacks := 0
-	for _, l := range s.otherLines() {
-		if strings.HasPrefix(l, "goroutine ") && strings.HasSuffix(l, ":") {
-			stacks++
-		}
-	}
-	if stacks < 3 {
-		t.Errorf("%d goroutine stack headers on stderr, want at least one per process", stacks)
-	}
-	// All processes share stderr: a dump (tens of KiB) must not tear
-	// another process's log line apart, which would lose that line.
-	total := 0
-	for _, l := range s.otherLines() {
-		total += len(l) + 1
-		if strings.Contains(l, `"msg":`) || strings.Count(l, "goroutine dump:") > 1 {
-			t.Errorf("a dump tore another line apart: %q", l)
-		}
-	}
-	t.Logf("%d bytes of dumps", total)
+	checkDumpsWhole(t, s, 3)
 	if l := s.matching(logged("process.notice_signal", "role", "supervisor")); len(l) != 1 || l[0].str("signal") != "SIGTTIN" {
 		t.Errorf("supervisor signal notices %v, want one SIGTTIN", l)
 	}
@@ -201,6 +183,35 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 	produceKeys(t, addr, "orders", 10, 10)
 	s.waitStdout(30*time.Second, "keys 10..19 printed after TTIN", func(lines []string) bool { return len(printedKeys(t, lines)) == 20 })
 	s.stopGracefully(20 * time.Second)
+	checkOriginalNodesStoppedWell(t, s, pids)
+}
+
+// checkDumpsWhole checks the goroutine dumps on the shared stderr: at least
+// procs stacks, and no dump (tens of KiB) torn into another process's log
+// line, which would lose that line.
+func checkDumpsWhole(t *testing.T, s *swarmProc, procs int) {
+	t.Helper()
+	stacks, total := 0, 0
+	for _, l := range s.otherLines() {
+		if strings.HasPrefix(l, "goroutine ") && strings.HasSuffix(l, ":") {
+			stacks++
+		}
+		total += len(l) + 1
+		if strings.Contains(l, `"msg":`) || strings.Count(l, "goroutine dump:") > 1 {
+			t.Errorf("a dump tore another line apart: %q", l)
+		}
+	}
+	if stacks < procs {
+		t.Errorf("%d goroutine stack headers on stderr, want at least one per process (%d)", stacks, procs)
+	}
+	t.Logf("%d bytes of dumps", total)
+}
+
+// checkOriginalNodesStoppedWell checks, after a graceful stop, that the
+// nodes started first (pids) were never stopped nor restarted by the
+// supervisor, and each exited 0 after logging app.stopped.
+func checkOriginalNodesStoppedWell(t *testing.T, s *swarmProc, pids map[int]int) {
+	t.Helper()
 	for _, l := range s.matching(logged("swarm.node.exited", "role", "supervisor")) {
 		if l.str("exit") != "exit 0" {
 			t.Errorf("node ended with %v", l)
@@ -209,8 +220,8 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 	for _, l := range s.matching(logged("swarm.manager.stopping", "role", "supervisor")) {
 		t.Errorf("node stopped by the supervisor: %v", l)
 	}
-	if got := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))); got != 2 {
-		t.Errorf("%d after_fork lines, want 2: a node was restarted", got)
+	if got := len(s.matching(logged("swarm.manager.after_fork", "role", "supervisor"))); got != len(pids) {
+		t.Errorf("%d after_fork lines, want %d: a node was restarted", got, len(pids))
 	}
 	stopped := 0
 	for _, l := range s.matching(logged("app.stopped", "role", "node")) {
@@ -218,8 +229,8 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 			stopped++
 		}
 	}
-	if stopped != 2 {
-		t.Errorf("%d of 2 original nodes logged app.stopped", stopped)
+	if stopped != len(pids) {
+		t.Errorf("%d of %d original nodes logged app.stopped", stopped, len(pids))
 	}
 }
 
