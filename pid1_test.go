@@ -56,24 +56,7 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	}
 	s.waitLog(10*time.Second, "node 0 replaced", from, logged("swarm.manager.after_fork", "node", 0))
 
-	// Wait for every orphan to have died and been reaped: no process in
-	// the namespace but the supervisor, its nodes and their handlers, and
-	// not one zombie.
-	waitFor(t, 15*time.Second, "every orphan reaped", func() bool {
-		for _, pid := range descendants(supHost) {
-			st, err := procStat(pid)
-			if err != nil {
-				continue
-			}
-			if st.state == "Z" {
-				return false
-			}
-			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 15*time.Second, "every orphan reaped", func() bool { return orphansGone(supHost) })
 
 	from = s.logCount()
 	if err := syscall.Kill(supHost, syscall.SIGTERM); err != nil {
@@ -88,13 +71,39 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	if code := s.waitExit(20 * time.Second); code != 0 {
 		t.Errorf("unshare/supervisor exit %d, want 0", code)
 	}
+	checkOrphansCounted(t, s)
+}
+
+// orphansGone says whether every orphan below the supervisor (host pid
+// sup) has died and been reaped: no process in the namespace but the
+// supervisor, its nodes and their handlers, and not one zombie.
+func orphansGone(sup int) bool {
+	for _, pid := range descendants(sup) {
+		st, err := procStat(pid)
+		if err != nil {
+			continue
+		}
+		if st.state == "Z" {
+			return false
+		}
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrphansCounted checks the reaping as the logs count it: PID 1
+// reaped at least the SIGKILLed node's handler, and the nodes that stopped
+// gracefully (node 1, node 0's replacement) each reaped their own
+// handler's 50; the killed node's count is lost with it, but what it had
+// not reaped came to PID 1.
+func checkOrphansCounted(t *testing.T, s *swarmProc) {
+	t.Helper()
 	stopped := s.matching(logged("app.stopped", "role", "supervisor"))
 	if len(stopped) != 1 || stopped[0].int("orphans_reaped") < 1 {
 		t.Fatalf("supervisor reaped %v orphans, want at least 1 (the SIGKILLed node's handler, reparented to PID 1)", stopped)
 	}
-	// The nodes that stopped gracefully (node 1, node 0's replacement) each
-	// reaped their own handler's 50; the killed node's count is lost with
-	// it, but what it had not reaped came to PID 1.
 	total := stopped[0].int("orphans_reaped")
 	for _, l := range s.matching(logged("swarm.node.children_swept")) {
 		total += l.int("orphans_reaped")
