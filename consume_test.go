@@ -24,14 +24,7 @@ func TestEveryRecordHandledThenTERMExits0(t *testing.T) {
 		}
 	}
 	s.stopGracefully(20 * time.Second)
-	for id, pid := range pids {
-		if alive(pid) {
-			t.Errorf("node %d (pid %d) still alive after supervisor exit", id, pid)
-		}
-	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left: %v", left)
-	}
+	s.checkNoneLeft(pids)
 	if got := len(s.matching(logged("app.stopped"))); got != 3 {
 		t.Errorf("app.stopped logged %d times, want 3 (2 nodes + supervisor)", got)
 	}

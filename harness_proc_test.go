@@ -82,6 +82,31 @@ var fastArgs = []string{
 	"-node-restart-timeout=200ms", "-shutdown-timeout=2s",
 }
 
+// freeze SIGSTOPs pid (a node made to hang) and waits until it is in state
+// T.
+func freeze(t *testing.T, pid int) {
+	t.Helper()
+	sendSig(t, pid, syscall.SIGSTOP)
+	waitFor(t, time.Second, fmt.Sprintf("pid %d in state T", pid), func() bool {
+		st, err := procStat(pid)
+		return err == nil && st.state == "T"
+	})
+}
+
+// checkNoneLeft checks, once the supervisor has exited, that none of the
+// node pids is alive and nothing is left in its process group.
+func (s *swarmProc) checkNoneLeft(pids map[int]int) {
+	s.t.Helper()
+	for id, pid := range pids {
+		if alive(pid) {
+			s.t.Errorf("node %d (pid %d) alive after the supervisor exited", id, pid)
+		}
+	}
+	if left := groupPids(s.pgid); len(left) > 0 {
+		s.t.Errorf("processes left in the group: %v", left)
+	}
+}
+
 // swarmArgs is the one builder of a test swarm's flags: fastArgs, then a
 // flag route on the broker at addr (topic orders, group g1; none when addr
 // is "", for routes from -config or SWARM_* variables), then the test's

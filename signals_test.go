@@ -186,6 +186,27 @@ func TestTTINDumpsGoroutines(t *testing.T) {
 	checkOriginalNodesStoppedWell(t, s, pids)
 }
 
+// checkKilledOnSecondTERM checks, from log index from, that the second
+// TERM was noticed and every stuck node got KILL within 50 ms of it and
+// died of it, while the healthy node, already stopped, got none.
+func checkKilledOnSecondTERM(t *testing.T, s *swarmProc, from int, stuck []int, healthy int) {
+	t.Helper()
+	notice, _ := s.waitLog(time.Second, "second TERM noticed", from, logged("process.notice_signal", "role", "supervisor"))
+	for _, id := range stuck {
+		term, _ := s.waitLog(time.Second, fmt.Sprintf("node %d terminating", id), from,
+			logged("swarm.manager.terminating", "role", "supervisor", "node", id))
+		inRange(t, fmt.Sprintf("second TERM noticed to node %d KILL", id), term.time().Sub(notice.time()), 0, 50*time.Millisecond)
+		exited, _ := s.waitLog(time.Second, fmt.Sprintf("node %d exited", id), from,
+			logged("swarm.node.exited", "role", "supervisor", "node", id))
+		if exited.str("exit") != "signal SIGKILL" {
+			t.Errorf("node %d ended with %v, want signal SIGKILL", id, exited)
+		}
+	}
+	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", healthy)); len(l) > 0 {
+		t.Errorf("the node that had already stopped got KILL: %v", l)
+	}
+}
+
 // checkDumpsWhole checks the goroutine dumps on the shared stderr: at least
 // procs stacks, and no dump (tens of KiB) torn into another process's log
 // line, which would lose that line.
@@ -249,11 +270,7 @@ func TestSecondTERMKillsAllAtOnce(t *testing.T) {
 	stuck := []int{0, 1}
 	const healthy = 2
 	for _, id := range stuck {
-		sendSig(t, pids[id], syscall.SIGSTOP)
-		waitFor(t, time.Second, fmt.Sprintf("node %d in state T", id), func() bool {
-			st, err := procStat(pids[id])
-			return err == nil && st.state == "T"
-		})
+		freeze(t, pids[id])
 	}
 
 	from := s.logCount()
@@ -281,32 +298,12 @@ func TestSecondTERMKillsAllAtOnce(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("exit %v after the second TERM, want well before the %v shutdown timeout", took, shutdown)
 	}
-	notice, _ := s.waitLog(time.Second, "second TERM noticed", from2, logged("process.notice_signal", "role", "supervisor"))
-	for _, id := range stuck {
-		term, _ := s.waitLog(time.Second, fmt.Sprintf("node %d terminating", id), from2,
-			logged("swarm.manager.terminating", "role", "supervisor", "node", id))
-		inRange(t, fmt.Sprintf("second TERM noticed to node %d KILL", id), term.time().Sub(notice.time()), 0, 50*time.Millisecond)
-		exited, _ := s.waitLog(time.Second, fmt.Sprintf("node %d exited", id), from2,
-			logged("swarm.node.exited", "role", "supervisor", "node", id))
-		if exited.str("exit") != "signal SIGKILL" {
-			t.Errorf("node %d ended with %v, want signal SIGKILL", id, exited)
-		}
-	}
-	if l := s.matching(logged("swarm.manager.terminating", "role", "supervisor", "node", healthy)); len(l) > 0 {
-		t.Errorf("the node that had already stopped got KILL: %v", l)
-	}
+	checkKilledOnSecondTERM(t, s, from2, stuck, healthy)
 	stopped, _ := s.waitLog(time.Second, "app.stopped", from2, logged("app.stopped", "role", "supervisor"))
 	if stopped.int("exit_code") != exitForced {
 		t.Errorf("app.stopped %v, want exit_code 4", stopped)
 	}
-	for id, pid := range pids {
-		if alive(pid) {
-			t.Errorf("node %d (pid %d) alive after the supervisor exited", id, pid)
-		}
-	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left in the group: %v", left)
-	}
+	s.checkNoneLeft(pids)
 }
 
 // 4. A node that handles one batch for longer than -consuming-ttl reports

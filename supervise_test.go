@@ -124,11 +124,7 @@ func TestStoppedNodeIsTermedKilledAndReplaced(t *testing.T) {
 	const victim = 0
 	from := s.logCount()
 	stoppedAt := time.Now()
-	sendSig(t, pids[victim], syscall.SIGSTOP)
-	waitFor(t, time.Second, "node in state T", func() bool {
-		st, err := procStat(pids[victim])
-		return err == nil && st.state == "T"
-	})
+	freeze(t, pids[victim])
 
 	stopping, _ := s.waitLog(5*time.Second, "stopping", from, logged("swarm.manager.stopping", "role", "supervisor", "node", victim))
 	if stopping.int("status") != statusHanging || stopping.int("node_pid") != pids[victim] {
@@ -496,11 +492,7 @@ func TestShutdownKillsStuckNodeExit4(t *testing.T) {
 	pids := s.waitNodesReady(2, 0)
 
 	const stuck = 0
-	sendSig(t, pids[stuck], syscall.SIGSTOP)
-	waitFor(t, time.Second, "node in state T", func() bool {
-		st, err := procStat(pids[stuck])
-		return err == nil && st.state == "T"
-	})
+	freeze(t, pids[stuck])
 	from := s.logCount()
 	s.signal(syscall.SIGTERM)
 
@@ -531,12 +523,5 @@ func TestShutdownKillsStuckNodeExit4(t *testing.T) {
 		t.Errorf("node exits %v, want %d: signal SIGKILL, %d: exit 0 (or 2)", exits, stuck, 1-stuck)
 	}
 	t.Logf("node exits: %v", exits)
-	for id, pid := range pids {
-		if alive(pid) {
-			t.Errorf("node %d (pid %d) alive after the supervisor exited", id, pid)
-		}
-	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left in the group: %v", left)
-	}
+	s.checkNoneLeft(pids)
 }
