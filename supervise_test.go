@@ -63,6 +63,32 @@ func TestKilledNodeIsReapedAndReplaced(t *testing.T) {
 	checkOnlyVictimRestarted(t, s, pids, victim)
 }
 
+// waitOrphansExit reaps the nodes pids, orphaned and re-parented to this
+// process (a subreaper), within a second, and returns pid -> exit code
+// (-signal when killed, -999 when someone else reaped it).
+func waitOrphansExit(t *testing.T, pids []int) map[int]int {
+	t.Helper()
+	codes := map[int]int{}
+	waitFor(t, time.Second, "every node to exit", func() bool {
+		for _, pid := range pids {
+			if _, done := codes[pid]; done {
+				continue
+			}
+			var ws syscall.WaitStatus
+			if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid && err == nil {
+				codes[pid] = ws.ExitStatus()
+				if ws.Signaled() {
+					codes[pid] = -int(ws.Signal())
+				}
+			} else if !alive(pid) && err != nil {
+				codes[pid] = -999 // gone, reaped by someone else
+			}
+		}
+		return len(codes) == len(pids)
+	})
+	return codes
+}
+
 // checkReapedAtOnce checks that pid, SIGKILLed at killedAt, leaves /proc
 // within moments and, if it is seen as a zombie at all, only for a few ms.
 func checkReapedAtOnce(t *testing.T, pid int, killedAt time.Time) {
@@ -210,24 +236,7 @@ func TestNodesExitWhenSupervisorKilled(t *testing.T) {
 
 	killedAt := time.Now()
 	sendSig(t, s.pid(), syscall.SIGKILL)
-	codes := map[int]int{}
-	waitFor(t, time.Second, "every node to exit", func() bool {
-		for _, pid := range nodePids {
-			if _, done := codes[pid]; done {
-				continue
-			}
-			var ws syscall.WaitStatus
-			if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid && err == nil {
-				codes[pid] = ws.ExitStatus()
-				if ws.Signaled() {
-					codes[pid] = -int(ws.Signal())
-				}
-			} else if !alive(pid) && err != nil {
-				codes[pid] = -999 // gone, reaped by someone else
-			}
-		}
-		return len(codes) == len(nodePids)
-	})
+	codes := waitOrphansExit(t, nodePids)
 	t.Logf("all %d nodes gone %v after the supervisor was killed", len(nodePids), time.Since(killedAt))
 	for pid, code := range codes {
 		if code != nodeExitOrphaned {
