@@ -366,32 +366,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	const failures = 3
-	type death struct {
-		at      time.Time
-		restart time.Duration
-	}
-	var deaths []death
-	i := from
-	for len(deaths) < failures+1 { // the kill, then the failures
-		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, logged("swarm.node.exited", "node", 0))
-		ns, ok := l["restart_in"].(float64) // slog's JSON: nanoseconds
-		if !ok {
-			t.Fatalf("exited line without restart_in: %v", l)
-		}
-		d := time.Duration(ns)
-		deaths = append(deaths, death{l.time(), d})
-		// The next start must not come before the delay ran out.
-		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, logged("swarm.manager.before_fork", "node", 0))
-		if gap := next.time().Sub(l.time()); gap < d-2*time.Millisecond {
-			t.Errorf("restart %d came %s after the exit, before its delay %s", len(deaths), gap, d)
-		}
-		i = k + 1
-	}
-	for n := 1; n < len(deaths); n++ {
-		if want := 2 * deaths[n-1].restart; deaths[n].restart < want {
-			t.Errorf("delay %d is %s, want at least %s (doubling): the crash loop is not backing off", n, deaths[n].restart, want)
-		}
-	}
+	delays := waitBackoff(t, s, from, failures+1) // the kill, then the failures
 	fails := s.matching(func(l logLine) bool {
 		return l.role() == "node" && l.msg() == "app.stopped" && strings.Contains(l.str("err"), "authentication failed")
 	})
@@ -399,7 +374,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Errorf("%d nodes said authentication failed, want %d", len(fails), failures)
 	} else {
 		t.Logf("node error: %s", fails[0].str("err"))
-		t.Logf("restart delays: %s, %s, %s, %s", deaths[0].restart, deaths[1].restart, deaths[2].restart, deaths[3].restart)
+		t.Logf("restart delays: %s, %s, %s, %s", delays[0], delays[1], delays[2], delays[3])
 	}
 	for _, f := range s.matching(logged("swarm.node.exited", "node", 0))[1:] {
 		if f.str("exit") != "exit 1" {
@@ -418,6 +393,37 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	assertNoSecret(t, s, scram512Pass, wrongPassword)
+}
+
+// waitBackoff waits, from log index from, for deaths deaths of node 0,
+// each followed by a restart, and checks the crash-loop backoff: no
+// restart before its delay ran out, every delay at least the last one
+// doubled. It returns the delays.
+func waitBackoff(t *testing.T, s *swarmProc, from, deaths int) []time.Duration {
+	t.Helper()
+	var delays []time.Duration
+	i := from
+	for len(delays) < deaths {
+		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, logged("swarm.node.exited", "node", 0))
+		ns, ok := l["restart_in"].(float64) // slog's JSON: nanoseconds
+		if !ok {
+			t.Fatalf("exited line without restart_in: %v", l)
+		}
+		d := time.Duration(ns)
+		delays = append(delays, d)
+		// The next start must not come before the delay ran out.
+		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, logged("swarm.manager.before_fork", "node", 0))
+		if gap := next.time().Sub(l.time()); gap < d-2*time.Millisecond {
+			t.Errorf("restart %d came %s after the exit, before its delay %s", len(delays), gap, d)
+		}
+		i = k + 1
+	}
+	for n := 1; n < len(delays); n++ {
+		if want := 2 * delays[n-1]; delays[n] < want {
+			t.Errorf("delay %d is %s, want at least %s (doubling): the crash loop is not backing off", n, delays[n], want)
+		}
+	}
+	return delays
 }
 
 // Every TLS or SASL setting that cannot work is exit 2 with one line naming
