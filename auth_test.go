@@ -137,15 +137,6 @@ func (p *testPKI) writePEM(t *testing.T, name, typ string, der []byte) string {
 	return writeTestFile(t, p.dir, name, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
 }
 
-func writeTestFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // replaceFile swaps path's content in one rename, so a node starting at
 // that moment reads the old password or the new one, never half of one.
 func replaceFile(t *testing.T, path, content string) {
@@ -219,23 +210,6 @@ func produceSecure(t *testing.T, p *testPKI, addr, topic string, from, to int) {
 	}
 }
 
-// keysSeen collects "key-N" from print handler lines of topic.
-func keysSeen(lines []string, topic string) map[string]int {
-	seen := map[string]int{}
-	for _, l := range lines {
-		if !strings.HasPrefix(l, topic+" [") {
-			continue
-		}
-		_, kv, ok := strings.Cut(l, ": key ")
-		if !ok {
-			continue
-		}
-		k, _, _ := strings.Cut(kv, ": ")
-		seen[k]++
-	}
-	return seen
-}
-
 // tlsArgs are the TLS flags for the test broker: mutual TLS, by name.
 func (p *testPKI) tlsArgs() []string {
 	return []string{"-tls-ca=" + p.caFile, "-tls-cert=" + p.certFile, "-tls-key=" + p.keyFile, "-tls-server-name=" + brokerName}
@@ -261,7 +235,9 @@ func assertNoSecret(t *testing.T, s *swarmProc, secrets ...string) {
 	}
 }
 
-func TestTLSAndSASL(t *testing.T) {
+// Each SASL mechanism consumes every record over mutual TLS; a node's argv
+// carries the TLS and SASL flags but never a password, nor does the output.
+func TestEachSASLMechanismConsumesOverTLS(t *testing.T) {
 	p := newTestPKI(t)
 	addr := newSecureBroker(t, p)
 	produceSecure(t, p, addr, secureTopic, 0, secureRecords)
@@ -277,8 +253,8 @@ func TestTLSAndSASL(t *testing.T) {
 		{"scram-sha-512", scram512Pass, true},
 	} {
 		t.Run(tc.mech, func(t *testing.T) {
-			args := append(append([]string{}, fastArgs...), "-nodes=2", "-bootstrap="+addr, "-topics="+secureTopic,
-				"-group=g-"+tc.mech, "-sasl-mechanism="+tc.mech, "-sasl-user="+saslTestUser)
+			args := swarmArgs(addr, "-nodes=2", "-topics="+secureTopic, "-group=g-"+tc.mech,
+				"-sasl-mechanism="+tc.mech, "-sasl-user="+saslTestUser)
 			args = append(args, p.tlsArgs()...)
 			var env []string
 			if tc.fromFile {
@@ -312,10 +288,7 @@ func TestTLSAndSASL(t *testing.T) {
 				return len(keysSeen(lines, secureTopic)) == secureRecords
 			})
 			t.Logf("%s over mutual TLS: %d records consumed by 2 nodes in %s", tc.mech, secureRecords, time.Since(start).Round(time.Millisecond))
-			s.signal(syscall.SIGTERM)
-			if code := s.waitExit(20 * time.Second); code != 0 {
-				t.Fatalf("exit code %d, want 0", code)
-			}
+			s.stopGracefully(20 * time.Second)
 			seen := keysSeen(s.stdoutLines(), secureTopic)
 			for i := 0; i < secureRecords; i++ {
 				if seen["key-"+strconv.Itoa(i)] == 0 {
@@ -330,7 +303,7 @@ func TestTLSAndSASL(t *testing.T) {
 // A wrong password, an unknown user or an untrusted broker certificate is
 // found by the supervisor's preflight: exit 1, one line, at once (not after
 // -connect-timeout), nothing spawned, no password in it.
-func TestTLSAndSASLPreflightFailures(t *testing.T) {
+func TestBadLoginOrCertificateFailsAtPreflight(t *testing.T) {
 	p := newTestPKI(t)
 	addr := newSecureBroker(t, p)
 	base := append([]string{"-bootstrap=" + addr, "-topics=" + secureTopic, "-connect-timeout=20s"}, p.tlsArgs()...)
@@ -357,10 +330,7 @@ func TestTLSAndSASLPreflightFailures(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, append(tc.args, "-log-format=json")...)
 			t.Logf("exit %d in %s: %q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitFailure {
-				t.Errorf("exit code %d, want %d", r.code, exitFailure)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitFailure, tc.want...)
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s: a rejected login or certificate must not wait for -connect-timeout", r.elapsed)
 			}
@@ -384,8 +354,8 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 	addr := newSecureBroker(t, p)
 	produceSecure(t, p, addr, secureTopic, 0, 10)
 	pwFile := writeTestFile(t, t.TempDir(), "password", scram512Pass+"\n")
-	args := append(append([]string{}, fastArgs...), "-nodes=1", "-bootstrap="+addr, "-topics="+secureTopic,
-		"-group=g-backoff", "-sasl-mechanism=scram-sha-512", "-sasl-user="+saslTestUser, "-sasl-password-file="+pwFile)
+	args := swarmArgs(addr, "-nodes=1", "-topics="+secureTopic, "-group=g-backoff",
+		"-sasl-mechanism=scram-sha-512", "-sasl-user="+saslTestUser, "-sasl-password-file="+pwFile)
 	s := startSwarm(t, append(args, p.tlsArgs()...)...)
 	pids := s.waitNodesReady(1, 0)
 	s.waitStdout(20*time.Second, "the first records", func(lines []string) bool { return len(keysSeen(lines, secureTopic)) == 10 })
@@ -396,32 +366,7 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	const failures = 3
-	type death struct {
-		at      time.Time
-		restart time.Duration
-	}
-	var deaths []death
-	i := from
-	for len(deaths) < failures+1 { // the kill, then the failures
-		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, msgIs("swarm.node.exited", 0))
-		ns, ok := l["restart_in"].(float64) // slog's JSON: nanoseconds
-		if !ok {
-			t.Fatalf("exited line without restart_in: %v", l)
-		}
-		d := time.Duration(ns)
-		deaths = append(deaths, death{l.time(), d})
-		// The next start must not come before the delay ran out.
-		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, msgIs("swarm.manager.before_fork", 0))
-		if gap := next.time().Sub(l.time()); gap < d-2*time.Millisecond {
-			t.Errorf("restart %d came %s after the exit, before its delay %s", len(deaths), gap, d)
-		}
-		i = k + 1
-	}
-	for n := 1; n < len(deaths); n++ {
-		if want := 2 * deaths[n-1].restart; deaths[n].restart < want {
-			t.Errorf("delay %d is %s, want at least %s (doubling): the crash loop is not backing off", n, deaths[n].restart, want)
-		}
-	}
+	delays := waitBackoff(t, s, from, failures+1) // the kill, then the failures
 	fails := s.matching(func(l logLine) bool {
 		return l.role() == "node" && l.msg() == "app.stopped" && strings.Contains(l.str("err"), "authentication failed")
 	})
@@ -429,9 +374,9 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Errorf("%d nodes said authentication failed, want %d", len(fails), failures)
 	} else {
 		t.Logf("node error: %s", fails[0].str("err"))
-		t.Logf("restart delays: %s, %s, %s, %s", deaths[0].restart, deaths[1].restart, deaths[2].restart, deaths[3].restart)
+		t.Logf("restart delays: %s, %s, %s, %s", delays[0], delays[1], delays[2], delays[3])
 	}
-	for _, f := range s.matching(msgIs("swarm.node.exited", 0))[1:] {
+	for _, f := range s.matching(logged("swarm.node.exited", "node", 0))[1:] {
 		if f.str("exit") != "exit 1" {
 			t.Errorf("a node that could not log in exited %q, want exit status 1", f.str("exit"))
 		}
@@ -448,6 +393,37 @@ func TestSASLWrongPasswordNodeBackoff(t *testing.T) {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	assertNoSecret(t, s, scram512Pass, wrongPassword)
+}
+
+// waitBackoff waits, from log index from, for deaths deaths of node 0,
+// each followed by a restart, and checks the crash-loop backoff: no
+// restart before its delay ran out, every delay at least the last one
+// doubled. It returns the delays.
+func waitBackoff(t *testing.T, s *swarmProc, from, deaths int) []time.Duration {
+	t.Helper()
+	var delays []time.Duration
+	i := from
+	for len(delays) < deaths {
+		l, j := s.waitLog(20*time.Second, "node 0 to exit", i, logged("swarm.node.exited", "node", 0))
+		ns, ok := l["restart_in"].(float64) // slog's JSON: nanoseconds
+		if !ok {
+			t.Fatalf("exited line without restart_in: %v", l)
+		}
+		d := time.Duration(ns)
+		delays = append(delays, d)
+		// The next start must not come before the delay ran out.
+		next, k := s.waitLog(20*time.Second, "node 0 restarted", j, logged("swarm.manager.before_fork", "node", 0))
+		if gap := next.time().Sub(l.time()); gap < d-2*time.Millisecond {
+			t.Errorf("restart %d came %s after the exit, before its delay %s", len(delays), gap, d)
+		}
+		i = k + 1
+	}
+	for n := 1; n < len(delays); n++ {
+		if want := 2 * delays[n-1]; delays[n] < want {
+			t.Errorf("delay %d is %s, want at least %s (doubling): the crash loop is not backing off", n, delays[n], want)
+		}
+	}
+	return delays
 }
 
 // Every TLS or SASL setting that cannot work is exit 2 with one line naming
@@ -502,10 +478,7 @@ func TestTLSAndSASLValidation(t *testing.T) {
 			}
 			r := runCLI(t, tc.env, args...)
 			t.Logf("args %q -> exit %d: %q", tc.args, r.code, r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			if strings.Contains(r.stderr, wrongPassword) {
 				t.Errorf("the password was echoed: %q", r.stderr)
 			}

@@ -16,12 +16,13 @@ package main
 // stdout. None of them runs without -bench, so `go test ./...` stays fast.
 
 import (
-	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,21 +36,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 )
-
-// benchSwarmArgs are the arguments startSwarm would pass: JSON logs and a fixed
-// static membership prefix.
-func benchSwarmArgs(args ...string) []string {
-	return append([]string{"-log-format=json", "-instance-id=test"}, args...)
-}
-
-// startProc is startSwarm for any binary (the swarm or the baseline
-// consumer): every log line carries its arrival time (recvKey). stop kills
-// the process group early; it runs once, at cleanup if not before.
-func startProc(t testing.TB, bin string, args ...string) (s *swarmProc, stop func()) {
-	t.Helper()
-	s = startArgv(t, nil, append([]string{bin}, args...))
-	return s, s.stop
-}
 
 // BenchmarkSpawnFloor: the bare floor under every restart on this machine,
 // fork+exec of the static swarm binary (with CLONE_PIDFD, as the supervisor
@@ -107,33 +93,26 @@ func BenchmarkRecovery(b *testing.B) {
 	const nodes = 8
 	kills := max(b.N, 50)
 	_, addr := newBroker(b, nodes, "orders")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
-		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")...)
+	s := startSwarm(b, "-nodes=8", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-node-restart-timeout=0", "-report-interval=1s", "-node-report-timeout=5s", "-session-timeout=3s")
 	pids := s.waitNodesReady(nodes, 0)
-	started := map[int]time.Time{}
-	for id := range pids {
-		started[id] = time.Now()
-	}
+	started := startedNow(pids)
 	var exited, forked, running, runningRecv []float64
 	b.ResetTimer()
 	for i := 0; i < kills; i++ {
 		id := i % nodes
-		if wait := time.Until(started[id].Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
-			time.Sleep(wait) // pacing, not synchronisation: stay out of the backoff window
-		}
+		pastBackoff(started[id])
 		from := s.logCount()
 		killed := time.Now()
 		if err := syscall.Kill(pids[id], syscall.SIGKILL); err != nil {
 			b.Fatal(err)
 		}
-		ex, _ := s.waitLog(10*time.Second, "node exited", from, msgIs("swarm.node.exited", id))
+		ex, _ := s.waitLog(10*time.Second, "node exited", from, logged("swarm.node.exited", "node", id))
 		if d := ex.int("restart_in"); d != 0 {
 			b.Fatalf("node %d restarts in %d ns: the kill hit the crash-loop backoff", id, d)
 		}
-		fork, _ := s.waitLog(10*time.Second, "replacement forked", from, afterFork(id))
-		ready, _ := s.waitLog(10*time.Second, "replacement running", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == id
-		})
+		fork, _ := s.waitLog(10*time.Second, "replacement forked", from, logged("swarm.manager.after_fork", "node", id))
+		ready, _ := s.waitLog(10*time.Second, "replacement running", from, logged("swarm.node.after_fork", "role", "node", "node", id))
 		exited = append(exited, ms(ex.time().Sub(killed)))
 		forked = append(forked, ms(fork.time().Sub(killed)))
 		running = append(running, ms(ready.time().Sub(killed)))
@@ -146,6 +125,26 @@ func BenchmarkRecovery(b *testing.B) {
 	reportSpread(b, "kill-to-forked-ms", forked)
 	reportSpread(b, "kill-to-running-ms", running)
 	reportSpread(b, "kill-to-running-recv-ms", runningRecv)
+}
+
+// startedNow maps each node of pids to now: when the benchmark takes it as
+// started.
+func startedNow(pids map[int]int) map[int]time.Time {
+	started := map[int]time.Time{}
+	for id := range pids {
+		started[id] = time.Now()
+	}
+	return started
+}
+
+// pastBackoff sleeps until a node started at started has run past the
+// crash-loop backoff window. Pacing, not synchronisation: a node that dies
+// within 10 s of its start backs off, and the figures wanted are for the
+// configured delay.
+func pastBackoff(started time.Time) {
+	if wait := time.Until(started.Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
+		time.Sleep(wait)
+	}
 }
 
 // BenchmarkDeadlines: how late the report-timeout TERM, the shutdown-timeout
@@ -162,31 +161,20 @@ func BenchmarkDeadlines(b *testing.B) {
 		"-report-interval=100ms", "-node-report-timeout=500ms", "-shutdown-timeout=300ms",
 		"-node-restart-timeout=200ms", "-session-timeout=1s")
 	pids := s.waitNodesReady(nodes, 0)
-	started := map[int]time.Time{}
-	for id := range pids {
-		started[id] = time.Now()
-	}
+	started := startedNow(pids)
 	var term, kill, restart []float64
 	b.ResetTimer()
 	for i := 0; i < cycles; i++ {
 		id := i % nodes
-		// Pacing, not synchronisation: a node that dies within 10 s of its
-		// start backs off, and the figure wanted is the configured delay.
-		if wait := time.Until(started[id].Add(backoffWindow + 100*time.Millisecond)); wait > 0 {
-			time.Sleep(wait)
-		}
+		pastBackoff(started[id])
 		from := s.logCount()
 		if err := syscall.Kill(pids[id], syscall.SIGSTOP); err != nil {
 			b.Fatal(err)
 		}
-		st, _ := s.waitLog(10*time.Second, "stopping -1", from, func(l logLine) bool {
-			return l.msg() == "swarm.manager.stopping" && l.int("node") == id && l.int("status") == statusHanging
-		})
-		kl, _ := s.waitLog(10*time.Second, "terminating", from, msgIs("swarm.manager.terminating", id))
-		bf, _ := s.waitLog(10*time.Second, "restart", from, msgIs("swarm.manager.before_fork", id))
-		ready, _ := s.waitLog(10*time.Second, "running", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == id
-		})
+		st, _ := s.waitLog(10*time.Second, "stopping -1", from, logged("swarm.manager.stopping", "node", id, "status", statusHanging))
+		kl, _ := s.waitLog(10*time.Second, "terminating", from, logged("swarm.manager.terminating", "node", id))
+		bf, _ := s.waitLog(10*time.Second, "restart", from, logged("swarm.manager.before_fork", "node", id))
+		ready, _ := s.waitLog(10*time.Second, "running", from, logged("swarm.node.after_fork", "role", "node", "node", id))
 		term = append(term, num(st["late_ms"]))
 		kill = append(kill, num(kl["late_ms"]))
 		restart = append(restart, num(bf["late_ms"]))
@@ -228,19 +216,11 @@ func benchMemory(b *testing.B, nodes int) {
 	noteLoad(b)
 	const total = 1_000_000
 	c, addr := newBroker(b, 8, "mem")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
-		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")...)
-	pidMap := s.waitNodesReady(nodes, 0)
-	var pids []int
-	for _, pid := range pidMap {
-		pids = append(pids, pid)
-	}
-	sup := s.cmd.Process.Pid
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "mem", nodes); err != nil {
-		b.Fatalf("group not stable: %v", err)
-	}
+	s := startSwarm(b, fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics=mem",
+		"-handler=discard", "-group=mem", "-log-level=debug", "-session-timeout=3s")
+	pids := slices.Collect(maps.Values(s.waitNodesReady(nodes, 0)))
+	sup := s.pid()
+	waitGroupStable(b, c, "mem", nodes, 60*time.Second)
 	sample := func() (memSample, bool) {
 		var m memSample
 		var err error
@@ -325,19 +305,6 @@ func reportMem(b *testing.B, phase string, ms []memSample) {
 	logSpread(b, phase+"-node-RSS-MB", nodeRSS)
 }
 
-// countHandled adds up the done counts of the app.batch lines from log
-// index next on, and returns the new index and sum.
-func (s *swarmProc) countHandled(next, sum int) (int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ; next < len(s.logs); next++ {
-		if s.logs[next].msg() == "app.batch" {
-			sum += s.logs[next].int("done")
-		}
-	}
-	return next, sum
-}
-
 // fetchGate holds every Fetch the broker receives until it is opened, so a
 // throughput run starts with every record in the broker and every member
 // in the group: neither producing nor joining is in the figure. franz-go
@@ -399,19 +366,18 @@ func runThroughput(b *testing.B, c *kfake.Cluster, addr, topic string, total, no
 	b.Helper()
 	g := closeFetches(c)
 	var s *swarmProc
-	var stop func()
 	if nodes == 0 {
 		bin, err := baselineBin()
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, stop = startProc(b, bin, "-bootstrap="+addr, "-topics="+topic, "-group="+group, "-instance-id=test",
-			"-session-timeout=3s")
+		s = startArgv(b, nil, []string{bin, "-bootstrap=" + addr, "-topics=" + topic, "-group=" + group, "-instance-id=test",
+			"-session-timeout=3s"})
 	} else {
-		s, stop = startProc(b, swarmBin, benchSwarmArgs(fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics="+topic,
-			"-handler="+handler, "-group="+group, "-log-level=debug", "-session-timeout=3s")...)
+		s = startSwarm(b, fmt.Sprintf("-nodes=%d", nodes), "-bootstrap="+addr, "-topics="+topic,
+			"-handler="+handler, "-group="+group, "-log-level=debug", "-session-timeout=3s")
 	}
-	defer stop()
+	defer s.stop()
 	members := max(nodes, 1)
 	pids := []int{s.cmd.Process.Pid}
 	if nodes > 0 {
@@ -603,19 +569,11 @@ func BenchmarkIdleCost(b *testing.B) {
 	noteLoad(b)
 	const window = 60 * time.Second
 	c, addr := newBroker(b, 4, "orders")
-	s, _ := startProc(b, swarmBin, benchSwarmArgs("-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
-		"-group=idle")...)
-	pidMap := s.waitNodesReady(4, 0)
-	var nodes []int
-	for _, pid := range pidMap {
-		nodes = append(nodes, pid)
-	}
-	sup := s.cmd.Process.Pid
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "idle", 4); err != nil {
-		b.Fatalf("group not stable: %v", err)
-	}
+	s := startSwarm(b, "-nodes=4", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+		"-group=idle")
+	nodes := slices.Collect(maps.Values(s.waitNodesReady(4, 0)))
+	sup := s.pid()
+	waitGroupStable(b, c, "idle", 4, 2*time.Minute)
 	time.Sleep(2 * time.Second) // pacing: let start-up work (first GC, joins) pass
 	b.ResetTimer()
 	a, nodesA := taskStats(sup), cpuOf(nodes)
@@ -721,175 +679,4 @@ func summarizeStrace(trace string, loopMaxEvents int) straceSummary {
 	}
 	sum.counts = strings.Join(parts, " ")
 	return sum
-}
-
-// taskTotals sums per-thread figures over /proc/PID/task/*.
-type taskTotals struct {
-	runNs                  int64 // time on CPU, schedstat
-	ticks                  int64 // utime+stime of the process, clock ticks
-	voluntary, involuntary int64
-	threads                int
-}
-
-func taskStats(pid int) taskTotals {
-	var t taskTotals
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, task := range tasks {
-		dir := fmt.Sprintf("/proc/%d/task/%s/", pid, task.Name())
-		if b, err := os.ReadFile(dir + "schedstat"); err == nil {
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				ns, _ := strconv.ParseInt(f[0], 10, 64)
-				t.runNs += ns
-			}
-		}
-		if b, err := os.ReadFile(dir + "status"); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				f := strings.Fields(line)
-				if len(f) != 2 {
-					continue
-				}
-				v, _ := strconv.ParseInt(f[1], 10, 64)
-				switch f[0] {
-				case "voluntary_ctxt_switches:":
-					t.voluntary += v
-				case "nonvoluntary_ctxt_switches:":
-					t.involuntary += v
-				}
-			}
-		}
-		t.threads++
-	}
-	t.ticks = statTicks(pid)
-	return t
-}
-
-// statTicks is utime+stime of a whole process (its exited threads
-// included) from /proc/PID/stat, in clock ticks (USER_HZ, 100 on Linux).
-func statTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	// After the comm: state is field 3 of stat(5), utime 14, stime 15.
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return ut + st
-}
-
-// cpuOf is the CPU seconds (utime+stime) used so far by the processes.
-func cpuOf(pids []int) float64 {
-	var ticks int64
-	for _, pid := range pids {
-		ticks += statTicks(pid)
-	}
-	return float64(ticks) / 100
-}
-
-// selfCPU is the CPU seconds this test process has used: mostly the
-// in-process kfake broker while a throughput run is on.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
-}
-
-// note prints one line of detail to stdout, prefixed with the benchmark's
-// name. Not b.Logf: go test keeps only the first 10 lines a benchmark logs.
-func note(b *testing.B, format string, args ...any) {
-	fmt.Printf("    %s: %s\n", b.Name(), fmt.Sprintf(format, args...))
-}
-
-// noteLoad logs the load average when the benchmark ends: the machine is
-// shared, and a busy one explains a spread.
-func noteLoad(b *testing.B) {
-	b.Cleanup(func() {
-		l, _ := os.ReadFile("/proc/loadavg")
-		note(b, "load average at the end (1, 5, 15 min): %s", strings.Join(strings.Fields(string(l))[:3], " "))
-	})
-}
-
-// machineCPU is the CPU seconds all CPUs of the machine have been busy
-// (everything but idle and iowait), from the cpu line of /proc/stat.
-func machineCPU() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return float64(busy) / 100
-}
-
-// memOf reads Rss and Pss (MB) from /proc/PID/smaps_rollup.
-func memOf(pid int) (rss, pss float64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "Rss:":
-			rss = kb / 1024
-		case "Pss:":
-			pss = kb / 1024
-		}
-	}
-	return rss, pss, nil
-}
-
-func num(v any) float64 {
-	f, _ := v.(float64)
-	return f
-}
-
-// reportSpread reports median, p90 and max of xs as custom metrics, and
-// logs them with the minimum.
-func reportSpread(b *testing.B, name string, xs []float64) {
-	if len(xs) == 0 {
-		return
-	}
-	med, p90, lo, hi := spread(xs)
-	b.ReportMetric(med, name+"-median")
-	b.ReportMetric(p90, name+"-p90")
-	b.ReportMetric(hi, name+"-max")
-	note(b, "%s: n=%d median=%.3f p90=%.3f min=%.3f max=%.3f", name, len(xs), med, p90, lo, hi)
-}
-
-// logSpread logs what reportSpread reports, for figures that are context.
-func logSpread(b *testing.B, name string, xs []float64) {
-	if len(xs) == 0 {
-		return
-	}
-	med, p90, lo, hi := spread(xs)
-	note(b, "%s: n=%d median=%.3f p90=%.3f min=%.3f max=%.3f", name, len(xs), med, p90, lo, hi)
-}
-
-// spread is the median (the upper one for an even count), the p90 (nearest
-// rank), the minimum and the maximum of xs.
-func spread(xs []float64) (med, p90, lo, hi float64) {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	i90 := (9*n+9)/10 - 1
-	return s[n/2], s[max(i90, 0)], s[0], s[n-1]
 }

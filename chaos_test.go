@@ -8,8 +8,6 @@ package main
 // end of every partition, and no handler may have outlived its node.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -18,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // incarnations follows, from the log, which node and handler pids are
@@ -32,6 +28,7 @@ type incarnations struct {
 	handlers []int       // every handler pid, in start order
 }
 
+// newIncarnations follows nothing yet.
 func newIncarnations() *incarnations {
 	return &incarnations{node: map[int]int{}, handler: map[int]int{}, handlerN: map[int]int{}}
 }
@@ -67,12 +64,14 @@ func (in *incarnations) running() []int {
 	return ids
 }
 
+// Random SIGKILLs of nodes and handlers lose no record, leave commits at
+// the end of every partition and no handler alive without its node.
 // 3 nodes, 6 partitions, 50 000 records, a handler logging every (partition,
 // offset) it answers. For 10 s a random node is SIGKILLed every 500 ms;
 // twice the handler process of a node instead. The records are produced
 // during those 10 s, so that every kill finds records in flight: produced
 // up front, they would all be handled before the first kill.
-func TestHandlerChaos(t *testing.T) {
+func TestRandomKillsLoseNoRecordAndLeaveNoHandler(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 6, "orders")
 	const (
@@ -84,7 +83,7 @@ func TestHandlerChaos(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "handled")
 	// A short restart delay keeps the crash-loop backoff of a node killed
 	// again and again within 10 s (50 ms, 100, 200, ... ms) inside the test.
-	s := startSwarm(t, cmdArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
 	s.waitNodesReady(nodes, 0)
 	in := newIncarnations()
 	for id := 0; id < nodes; id++ {
@@ -92,17 +91,59 @@ func TestHandlerChaos(t *testing.T) {
 	}
 
 	produced := make(chan error, 1)
-	go func() { produced <- producePaced(addr, "orders", n, duration) }()
+	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
+	killAtRandom(t, s, in, int(duration/every), every)
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	adm := newAdmin(t, addr)
+	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
+	ends, committed := offsetsOf(t, adm, "g1", "orders")
+	lines, distinct, bad := checkEveryOffsetHandled(t, logPath, ends, n)
+	t.Logf("committed %v = ends %v; %d records handled %d times: %d duplicates (%.1f%%), %d unparsable log lines",
+		committed, ends, n, lines, lines-distinct, 100*float64(lines-distinct)/float64(n), bad)
 
+	checkNoOrphanHandler(t, s, in)
+	s.signal(syscall.SIGTERM)
+	code := s.waitExit(30 * time.Second)
+	t.Logf("%d handler processes in all; the swarm exited %d after TERM", len(in.handlers), code)
+	if left := fmt.Sprint(aliveOf(in.handlers)); left != "[]" {
+		t.Errorf("handlers alive after the swarm exited: %s", left)
+	}
+}
+
+// checkNoOrphanHandler checks that no handler outlived its node: only the
+// current ones are alive.
+func checkNoOrphanHandler(t *testing.T, s *swarmProc, in *incarnations) {
+	t.Helper()
+	in.update(s)
+	current := map[int]bool{}
+	for id, hp := range in.handler {
+		if alive(in.handlerN[id]) {
+			current[hp] = true
+		}
+	}
+	for _, hp := range in.handlers {
+		if alive(hp) && !current[hp] {
+			t.Errorf("handler %d alive, but its node is gone", hp)
+		}
+	}
+}
+
+// killAtRandom SIGKILLs, on each of ticks ticks every apart, one running
+// node: among those killed least so far (spreading the deaths keeps each
+// node's crash-loop backoff short), at random. Twice, a third and two
+// thirds in, it kills that node's handler instead; a tick that finds no
+// node running with its handler waits for the next one.
+func killAtRandom(t *testing.T, s *swarmProc, in *incarnations, ticks int, every time.Duration) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := map[int]int{} // node id -> deaths caused
-	// Two handler kills, a third and two thirds in; one that finds no
-	// running node waits for the next tick.
-	handlerDue := []int{int(duration/every) / 3, int(duration/every) * 2 / 3}
+	handlerDue := []int{ticks / 3, ticks * 2 / 3}
 	var nodeKilled, handlerKilled, skipped int
 	tick := time.NewTicker(every) // pacing of the chaos, not synchronisation
 	defer tick.Stop()
-	for i := 0; i < int(duration/every); i++ {
+	for i := 0; i < ticks; i++ {
 		<-tick.C
 		in.update(s)
 		ids := in.running()
@@ -111,8 +152,6 @@ func TestHandlerChaos(t *testing.T) {
 			t.Logf("tick %d: no node running with its handler (%v / %v)", i, in.node, in.handler)
 			continue
 		}
-		// Among running nodes, one of those killed least so far: spreading
-		// the deaths keeps each node's crash-loop backoff short.
 		rng.Shuffle(len(ids), func(a, b int) { ids[a], ids[b] = ids[b], ids[a] })
 		victim := ids[0]
 		for _, id := range ids {
@@ -138,17 +177,16 @@ func TestHandlerChaos(t *testing.T) {
 	}
 	t.Logf("chaos over: %d nodes and %d handlers SIGKILLed, %d ticks with no running node; deaths per node %v",
 		nodeKilled, handlerKilled, skipped, kills)
+}
 
-	if err := <-produced; err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	adm := newAdmin(t, addr)
-	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
-	ends, committed := offsetsOf(t, adm, "g1", "orders")
-
-	// Every offset of every partition handled at least once.
+// checkEveryOffsetHandled checks that the handler's log (a "partition
+// offset" line per record it answered) names every offset below each
+// partition's end at least once and that the partitions hold n records.
+// It returns the log's lines, the distinct records among them and the
+// lines it could not parse.
+func checkEveryOffsetHandled(t *testing.T, logPath string, ends map[int32]int64, n int) (lines, distinct, bad int) {
+	t.Helper()
 	seen := map[[2]int64]int{}
-	lines, bad := 0, 0
 	for _, l := range fileLines(t, logPath) {
 		f := strings.Fields(l)
 		if len(f) != 2 {
@@ -177,82 +215,11 @@ func TestHandlerChaos(t *testing.T) {
 			}
 		}
 	}
-	if total != n {
+	if total != int64(n) {
 		t.Errorf("partitions hold %d records, want %d", total, n)
 	}
 	if missing > 0 {
 		t.Errorf("%d offsets never handled", missing)
 	}
-	t.Logf("committed %v = ends %v; %d records handled %d times: %d duplicates (%.1f%%), %d unparsable log lines",
-		committed, ends, n, lines, lines-len(seen), 100*float64(lines-len(seen))/float64(n), bad)
-
-	// No handler outlived its node: only the current ones are alive.
-	in.update(s)
-	current := map[int]bool{}
-	for id, hp := range in.handler {
-		if alive(in.handlerN[id]) {
-			current[hp] = true
-		}
-	}
-	for _, hp := range in.handlers {
-		if alive(hp) && !current[hp] {
-			t.Errorf("handler %d alive, but its node is gone", hp)
-		}
-	}
-	s.signal(syscall.SIGTERM)
-	code := s.waitExit(30 * time.Second)
-	t.Logf("%d handler processes in all; the swarm exited %d after TERM", len(in.handlers), code)
-	if left := fmt.Sprint(aliveOf(in.handlers)); left != "[]" {
-		t.Errorf("handlers alive after the swarm exited: %s", left)
-	}
-}
-
-// producePaced produces n records (keys "0".."n-1", 100-byte values,
-// round-robin over partitions) in 100 equal slices spread over d, and
-// waits for every ack.
-func producePaced(addr, topic string, n int, d time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(time.Millisecond))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	const slices = 100
-	tick := time.NewTicker(d / slices) // pacing, not synchronisation
-	defer tick.Stop()
-	val := bytes.Repeat([]byte("v"), 100)
-	errs := make(chan error, 1)
-	for i := 0; i < n; i++ {
-		if i > 0 && i%(n/slices) == 0 {
-			<-tick.C
-		}
-		cl.Produce(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: val}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
-			}
-		})
-	}
-	if err := cl.Flush(context.Background()); err != nil {
-		return err
-	}
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
-}
-
-// aliveOf returns the pids of pids that are alive.
-func aliveOf(pids []int) []int {
-	out := []int{}
-	for _, p := range pids {
-		if alive(p) {
-			out = append(out, p)
-		}
-	}
-	return out
+	return lines, len(seen), bad
 }

@@ -3,18 +3,17 @@
 package main
 
 import (
-	"syscall"
 	"testing"
 	"time"
 )
 
 // Two nodes consume 10 000 records from 4 partitions; every record is
 // handled at least once; TERM stops everything with exit 0.
-func TestConsumeAllThenGracefulStop(t *testing.T) {
+func TestEveryRecordHandledThenTERMExits0(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	const n = 10000
 	produce(t, addr, "orders", n)
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-group=g1")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2")...)
 	pids := s.waitNodesReady(2, 0)
 
 	seen := map[int]bool{}
@@ -24,19 +23,9 @@ func TestConsumeAllThenGracefulStop(t *testing.T) {
 			t.Fatalf("record %d never handled", k)
 		}
 	}
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
-	for id, pid := range pids {
-		if alive(pid) {
-			t.Errorf("node %d (pid %d) still alive after supervisor exit", id, pid)
-		}
-	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left: %v", left)
-	}
-	if got := len(s.matching(msgIs("app.stopped", -1))); got != 3 {
+	s.stopGracefully(20 * time.Second)
+	s.checkNoneLeft(pids)
+	if got := len(s.matching(logged("app.stopped"))); got != 3 {
 		t.Errorf("app.stopped logged %d times, want 3 (2 nodes + supervisor)", got)
 	}
 }

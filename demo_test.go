@@ -31,9 +31,7 @@ func TestDemoConsumesAllAndExits(t *testing.T) {
 			t.Errorf("no summary line for node %s; stdout:\n%s", id, strings.Join(out, "\n"))
 		}
 	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left in the group: %v", left)
-	}
+	s.checkNoneLeft(nil)
 	// Logs default to warn in the demo: a clean run has nothing to say.
 	if got := s.matching(func(logLine) bool { return true }); len(got) > 0 {
 		t.Errorf("%d log lines at warn or above in a clean demo, first: %v", len(got), got[0])
@@ -43,7 +41,7 @@ func TestDemoConsumesAllAndExits(t *testing.T) {
 // Ctrl-C (INT to the whole foreground process group, as a terminal sends
 // it) stops the demo midway: exit 0, a summary of what was committed, no
 // process left.
-func TestDemoInterrupt(t *testing.T) {
+func TestDemoCtrlCStopsCleanly(t *testing.T) {
 	s := startSwarm(t, "-demo", "-demo-records=500000", "-nodes=2")
 	// Wait until both nodes have committed something: the group has settled
 	// (see demoProgress.run for why a stop inside a rebalance is slow).
@@ -75,9 +73,7 @@ func TestDemoInterrupt(t *testing.T) {
 	if !demoHasLine(out, regexp.MustCompile(`^swarm demo: stopped at \d+ of 500000 records after [0-9.]+s`)) {
 		t.Errorf("no summary of an interrupted demo; stdout:\n%s", strings.Join(out, "\n"))
 	}
-	if left := groupPids(s.pgid); len(left) > 0 {
-		t.Errorf("processes left in the group: %v", left)
-	}
+	s.checkNoneLeft(nil)
 }
 
 // demoHasLine says whether some line matches re.

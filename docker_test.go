@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -446,8 +445,6 @@ type dockerRecord struct {
 	key       int
 }
 
-var dockerPrintedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (\d+): `)
-
 // dockerPrinted reads the print handler's lines of topic from stdout.
 func dockerPrinted(t *testing.T, stdout, topic string) []dockerRecord {
 	t.Helper()
@@ -455,14 +452,11 @@ func dockerPrinted(t *testing.T, stdout, topic string) []dockerRecord {
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		m := dockerPrintedLine.FindStringSubmatch(sc.Text())
-		if m == nil || m[1] != topic {
+		r, k, ok := printedOf(sc.Text(), topic)
+		if !ok {
 			continue
 		}
-		p, _ := strconv.Atoi(m[2])
-		o, _ := strconv.ParseInt(m[3], 10, 64)
-		k, _ := strconv.Atoi(m[4])
-		out = append(out, dockerRecord{partition: int32(p), offset: o, key: k})
+		out = append(out, dockerRecord{partition: r.partition, offset: r.offset, key: k})
 	}
 	return out
 }
@@ -609,14 +603,12 @@ func TestDockerStopCommitsAndResumes(t *testing.T) {
 		stopped := dockerCountLogs(logs1, func(l logLine) bool {
 			return l.msg() == "app.stopped" && l.role() == "node" && l.int("node") == node && l["err"] == nil
 		})
-		exited := dockerCountLogs(logs1, func(l logLine) bool {
-			return l.msg() == "swarm.node.exited" && l.int("node") == node && l.str("exit") == "exit 0"
-		})
+		exited := dockerCountLogs(logs1, logged("swarm.node.exited", "node", node, "exit", "exit 0"))
 		if stopped != 1 || exited != 1 {
 			t.Errorf("node %d: %d clean app.stopped lines and %d exits with 0, want one of each", node, stopped, exited)
 		}
 	}
-	if n := dockerCountLogs(logs1, msgIs("swarm.manager.terminating", -1)); n > 0 {
+	if n := dockerCountLogs(logs1, logged("swarm.manager.terminating")); n > 0 {
 		t.Errorf("%d nodes had to be killed", n)
 	}
 	if len(run1) >= total {
@@ -848,7 +840,7 @@ func TestDockerMemoryLimitRestartsLeakingNode(t *testing.T) {
 	e.eventually(120*time.Second, "the leaking node stopped for memory and restarted three times", func() (bool, string) {
 		_, stderr := e.mustLogs(sw)
 		logs = dockerParseLogs(stderr)
-		stops := dockerCountLogs(logs, func(l logLine) bool { return l.msg() == "swarm.manager.stopping" && l.int("status") == 3 })
+		stops := dockerCountLogs(logs, logged("swarm.manager.stopping", "status", 3))
 		restarts := dockerCountLogs(logs, func(l logLine) bool { return l.msg() == "swarm.manager.after_fork" && l.int("restarts") > 0 })
 		st, _ := e.inspect(sw)
 		if !st.Running || st.OOMKilled {

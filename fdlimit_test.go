@@ -33,8 +33,8 @@ func TestFdLimitTooLowExits2(t *testing.T) {
 	_, addr := newBroker(t, 2, "orders")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "prlimit", "--nofile=20:20", "--", swarmBin, "-log-format=json",
-		"-nodes=1024", "-bootstrap="+addr, "-topics=orders", "-handler=discard")
+	cmd := exec.CommandContext(ctx, "prlimit", append([]string{"--nofile=20:20", "--"},
+		swarmArgv("-nodes=1024", "-bootstrap="+addr, "-topics=orders", "-handler=discard")...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stderr strings.Builder
@@ -69,7 +69,7 @@ func TestFdLimitTooLowExits2(t *testing.T) {
 func TestFdLimitRaisedWhenHardAllows(t *testing.T) {
 	needPrlimit(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startWrapped(t, nil, []string{"prlimit", "--nofile=20:4096", "--"}, swarmArgs(addr, "-nodes=4")...)
+	s := startWrapped(t, nil, []string{"prlimit", "--nofile=20:4096", "--"}, swarmArgs(addr, "-nodes=4", "-handler=discard")...)
 	s.waitNodesReady(4, 0)
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.pid()) + "/limits")
 	if err != nil {
@@ -88,10 +88,10 @@ func TestFdLimitRaisedWhenHardAllows(t *testing.T) {
 // back once fds can be had again.
 func TestForkFailureLoggedOncePerBackoffStep(t *testing.T) {
 	_, addr := newBroker(t, 3, "orders")
-	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-restart-timeout=100ms")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-handler=discard", "-node-restart-timeout=100ms")...)
 	pids := s.waitNodesReady(3, 0)
 	for id := 0; id < 3; id++ {
-		s.waitLog(5*time.Second, "supervisor after_fork", 0, supLine("swarm.manager.after_fork", id))
+		s.waitLog(5*time.Second, "supervisor after_fork", 0, logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 	}
 	var orig unix.Rlimit
 	if err := unix.Prlimit(s.pid(), unix.RLIMIT_NOFILE, nil, &orig); err != nil {
@@ -113,12 +113,13 @@ func TestForkFailureLoggedOncePerBackoffStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id := 0; id < 3; id++ {
-		l, _ := s.waitLog(15*time.Second, "node back after the fork failures", from, supLine("swarm.manager.after_fork", id))
+		l, _ := s.waitLog(15*time.Second, "node back after the fork failures", from,
+			logged("swarm.manager.after_fork", "role", "supervisor", "node", id))
 		if l.int("fork_failures") < 1 {
 			t.Errorf("after_fork %v, want fork_failures >= 1", l)
 		}
 	}
-	failed := s.matching(func(l logLine) bool { return l.msg() == "swarm.manager.fork_failed" })
+	failed := s.matching(logged("swarm.manager.fork_failed"))
 	type step struct {
 		err   string
 		delay int
@@ -132,7 +133,7 @@ func TestForkFailureLoggedOncePerBackoffStep(t *testing.T) {
 		}
 	}
 	t.Logf("%d fork_failed lines for %d nodes", len(failed), len(pids))
-	if before := s.matching(func(l logLine) bool { return l.msg() == "swarm.manager.before_fork" }); len(before) > 6 {
+	if before := s.matching(logged("swarm.manager.before_fork")); len(before) > 6 {
 		t.Errorf("%d before_fork lines, want 6 (3 starts, 3 first retries): a retry of a failed fork is not news", len(before))
 	}
 }

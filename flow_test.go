@@ -10,18 +10,12 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"io"
 	"regexp"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // flowLine is the start of a kcat-style record line: "topic [p] at offset o:".
@@ -128,95 +122,4 @@ func (f *flowClock) awaitStall(t testing.TB, at time.Time, window time.Duration,
 	})
 	worst, _ := f.stall(at, time.Now())
 	return worst
-}
-
-// steadyTraffic produces perSecond records a second spread evenly over
-// parts partitions (one record per partition every parts/perSecond), until
-// the returned stop is called.
-func steadyTraffic(t testing.TB, addr, topic string, parts, perSecond int) (stop func()) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatalf("producer: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Second * time.Duration(parts) / time.Duration(perSecond))
-		defer tick.Stop()
-		val := make([]byte, 100)
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			for p := 0; p < parts; p++ {
-				cl.Produce(ctx, &kgo.Record{Partition: int32(p), Key: []byte(strconv.Itoa(i)), Value: val}, nil)
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-		cl.Close()
-	}
-}
-
-// uncommitted lists the partitions whose committed offset in group is not
-// past the highest handled offset: records handled but not committed.
-func uncommitted(t testing.TB, addr, group, topic string, handled map[int32]int64) []int32 {
-	t.Helper()
-	adm, ctx, done := adminFor(t, addr, 10*time.Second)
-	defer done()
-	offs, err := adm.FetchOffsets(ctx, group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		offs = kadm.OffsetResponses{} // never joined: nothing committed
-	} else if err != nil {
-		t.Fatalf("fetch committed offsets: %v", err)
-	}
-	var bad []int32
-	for p, h := range handled {
-		if o, ok := offs.Lookup(topic, p); !ok || o.At <= h {
-			bad = append(bad, p)
-		}
-	}
-	return bad
-}
-
-// groupSettled says whether group is Stable with members members, each
-// holding at least one partition: a benchmark's events start from there.
-func groupSettled(t testing.TB, addr, group string, members int) bool {
-	t.Helper()
-	adm, ctx, done := adminFor(t, addr, 5*time.Second)
-	defer done()
-	groups, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return false
-	}
-	g, ok := groups[group]
-	if !ok || g.Err != nil || g.State != "Stable" || len(g.Members) != members {
-		return false
-	}
-	for _, m := range g.Members {
-		ca, ok := m.Assigned.AsConsumer()
-		if !ok || len(ca.Topics) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// adminFor is an admin client on addr and a context bounded by timeout;
-// done releases both.
-func adminFor(t testing.TB, addr string, timeout time.Duration) (*kadm.Client, context.Context, func()) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatalf("admin client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	return kadm.NewClient(cl), ctx, func() { cancel(); cl.Close() }
 }

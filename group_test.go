@@ -26,10 +26,7 @@ func TestGroupFlagErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, nil, append(tc.args, ok...)...)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 		})
 	}
 }

@@ -9,243 +9,28 @@ package main
 // line, a topic's offsets or a condition with a deadline.
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// handlerProgs are the test's handler commands, built once into the
-// directory TestMain removes at the end.
-var handlerProgs struct {
-	once            sync.Once
-	handler, answer string
-	err             error
-}
-
-// handlerPrograms builds testdata/handler (scriptable) and testdata/answer
-// (the trivial one) and returns their paths.
-func handlerPrograms(t testing.TB) (handler, answer string) {
-	t.Helper()
-	handlerProgs.once.Do(func() {
-		dir := filepath.Dir(swarmBin)
-		for _, p := range []struct {
-			name string
-			out  *string
-		}{{"handler", &handlerProgs.handler}, {"answer", &handlerProgs.answer}} {
-			bin := filepath.Join(dir, "test-"+p.name)
-			build := exec.Command("go", "build", "-o", bin, "./testdata/"+p.name)
-			build.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				handlerProgs.err = fmt.Errorf("build testdata/%s: %v\n%s", p.name, err, out)
-				return
-			}
-			*p.out = bin
-		}
-	})
-	if handlerProgs.err != nil {
-		t.Fatal(handlerProgs.err)
-	}
-	return handlerProgs.handler, handlerProgs.answer
-}
-
-// cmdArgs are fastArgs for a swarm on topic orders, group g1, without a
-// built-in handler; extra ends with "--" and the command.
-func cmdArgs(addr string, extra ...string) []string {
-	args := append([]string{}, fastArgs...)
-	args = append(args, "-bootstrap="+addr, "-topics=orders", "-group=g1")
-	return append(args, extra...)
-}
-
-// handlerStarted waits for node id's handler.started line from log index
-// from and returns the handler's pid.
-func (s *swarmProc) handlerStarted(id, from int) (pid, idx int) {
-	s.t.Helper()
-	l, i := s.waitLog(20*time.Second, fmt.Sprintf("node %d handler started", id), from, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "handler.started" && l.int("node") == id
-	})
-	return l.int("handler_pid"), i
-}
-
-// newAdmin is a kadm client on addr, closed at cleanup.
-func newAdmin(t testing.TB, addr string) *kadm.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
-}
-
-// endOffsets returns the end offsets of topic per partition.
-func endOffsets(t testing.TB, adm *kadm.Client, topic string) map[int32]int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	lo, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("list end offsets of %s: %v", topic, err)
-	}
-	ends := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
-	return ends
-}
-
-// offsetsOf returns the end offsets of topic and the group's committed
-// offsets on it, per partition (committed -1 when none).
-func offsetsOf(t testing.TB, adm *kadm.Client, group, topic string) (ends, committed map[int32]int64) {
-	t.Helper()
-	ends, committed = endOffsets(t, adm, topic), map[int32]int64{}
-	for p := range ends {
-		committed[p] = -1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	fo, err := adm.FetchOffsets(ctx, group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		return ends, committed // nothing committed yet
-	}
-	if err != nil {
-		t.Fatalf("fetch offsets of %s: %v", group, err)
-	}
-	for p := range ends {
-		if r, ok := fo.Lookup(topic, p); ok && r.Err == nil {
-			committed[p] = r.At
-		}
-	}
-	return ends, committed
-}
-
-// waitCommittedToEnd waits until group's committed offsets on topic reach
-// the end of every partition. The offsets are polled (no event announces
-// them), every 20 ms.
-func waitCommittedToEnd(t testing.TB, adm *kadm.Client, group, topic string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ends, committed := offsetsOf(t, adm, group, topic)
-		done := true
-		for p, e := range ends {
-			if committed[p] < e {
-				done = false
-			}
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("committed offsets of %s on %s %v did not reach the ends %v within %s", group, topic, committed, ends, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// readTopic returns every record of topic up to its current end, each
-// partition in offset order.
-func readTopic(t testing.TB, addr, topic string) map[int32][]*kgo.Record {
-	t.Helper()
-	ends := endOffsets(t, newAdmin(t, addr), topic)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	out := map[int32][]*kgo.Record{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		done := true
-		for p, e := range ends {
-			if int64(len(out[p])) < e {
-				done = false
-			}
-		}
-		if done {
-			return out
-		}
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: got %d partitions' records before the deadline, want up to %v", topic, len(out), ends)
-		}
-		fs.EachError(func(_ string, p int32, err error) { t.Logf("read %s[%d]: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) { out[r.Partition] = append(out[r.Partition], r) })
-	}
-}
-
-// allRecords flattens readTopic's result.
-func allRecords(m map[int32][]*kgo.Record) []*kgo.Record {
-	var out []*kgo.Record
-	for _, rs := range m {
-		out = append(out, rs...)
-	}
-	return out
-}
-
-// produceRecords writes recs to partition 0 of topic, in order, and waits
-// for every ack.
-func produceRecords(t testing.TB, addr, topic string, recs []*kgo.Record) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for _, r := range recs {
-		r.Topic, r.Partition = topic, 0
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
-	}
-}
-
-// header returns the value of header key of r, and whether it is there.
-func header(r *kgo.Record, key string) (string, bool) {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
-}
-
-// fileLines reads path's lines (none when it does not exist yet).
-func fileLines(t testing.TB, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-}
 
 // 10 000 records in, exactly the handler's answers out on -output-topic,
 // none missing, none extra. CMD sees its node's identity, its stderr comes
 // through prefixed, and TERM ends it with stdin EOF, not a signal.
-func TestHandlerCommandOutputTopic(t *testing.T) {
+func TestHandlerAnswersReachOutputTopicExactly(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 4, "orders", "out")
 	const n = 10000
 	produce(t, addr, "orders", n)
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "-output-topic=out", "--", h, "-answer=tag")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-output-topic=out", "--", h, "-answer=tag")...)
 	pids := s.waitNodesReady(2, 0)
 	hpids := map[int]int{}
 	for id := range pids {
@@ -278,10 +63,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 		want := fmt.Sprintf(`[node %d] handler ready pid=%d node=%d group=g1 topics=orders supervisor=""`, id, hpids[id], id)
 		s.waitOther(5*time.Second, "handler's stderr, prefixed: "+want, func(l string) bool { return l == want })
 	}
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 	for id, hp := range hpids {
 		if alive(hp) {
 			t.Errorf("handler %d of node %d alive after the swarm stopped", hp, id)
@@ -291,7 +73,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 		}) {
 			t.Errorf("handler of node %d did not see stdin EOF", id)
 		}
-		if l := s.matching(func(l logLine) bool { return l.msg() == "handler.exited" && l.int("node") == id }); len(l) != 1 || l[0].str("exit") != "exit 0" {
+		if l := s.matching(logged("handler.exited", "node", id)); len(l) != 1 || l[0].str("exit") != "exit 0" {
 			t.Errorf("node %d: handler.exited lines %v, want one with exit 0", id, l)
 		}
 	}
@@ -301,7 +83,7 @@ func TestHandlerCommandOutputTopic(t *testing.T) {
 // echoing handler exactly as they went in, through the json and the lines
 // codec. In lines, a value holding "\n" is never sent: it goes to the dead
 // letter topic.
-func TestHandlerCommandRoundTrip(t *testing.T) {
+func TestHandlerEchoKeepsRecordsByteExact(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	t.Run("json", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out")
@@ -311,7 +93,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 			in = append(in, &r)
 		}
 		produceRecords(t, addr, "orders", in)
-		s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-output-topic=out", "--", h, "-answer=echo")...)
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-output-topic=out", "--", h, "-answer=echo")...)
 		waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 30*time.Second)
 		src := readTopic(t, addr, "orders")[0]
 		out := readTopic(t, addr, "out")[0]
@@ -327,10 +109,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 				t.Errorf("record %d (%s): out differs from what was produced: %v", i, codecCases()[i].doc, err)
 			}
 		}
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 	t.Run("lines", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out", "dlq")
@@ -341,7 +120,7 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 		}
 		produceRecords(t, addr, "orders", in)
 		logPath := filepath.Join(t.TempDir(), "seen")
-		s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-codec=lines", "-output-topic=out", "-dead-letter-topic=dlq",
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-codec=lines", "-output-topic=out", "-dead-letter-topic=dlq",
 			"--", h, "-codec=lines", "-answer=echo", "-log="+logPath)...)
 		waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 30*time.Second)
 		var got []string
@@ -365,23 +144,20 @@ func TestHandlerCommandRoundTrip(t *testing.T) {
 		if want := []string{"line a", "line b c", "line ", "line \xff\xfe\x00", "line tail \t"}; !slices.Equal(fileLines(t, logPath), want) {
 			t.Errorf("handler saw %q, want %q (never the value with a newline)", fileLines(t, logPath), want)
 		}
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 }
 
 // Records the handler fails go to -dead-letter-topic with their key, value
 // and headers and with headers naming their origin and the error; the
 // stream goes on and everything is committed.
-func TestHandlerCommandDeadLetter(t *testing.T) {
+func TestFailedRecordsGoToDeadLetterTopic(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 3, "orders", "out", "dlq")
 	const n = 300
 	produce(t, addr, "orders", n)
 	failing := []string{"7", "100", "299"}
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "-output-topic=out", "-dead-letter-topic=dlq",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-output-topic=out", "-dead-letter-topic=dlq",
 		"--", h, "-answer=tag", "-fail-key="+strings.Join(failing, ","))...)
 	waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 60*time.Second)
 
@@ -416,10 +192,10 @@ func TestHandlerCommandDeadLetter(t *testing.T) {
 	if out := allRecords(readTopic(t, addr, "out")); len(out) != n-len(failing) {
 		t.Errorf("%d records on the output topic, want %d", len(out), n-len(failing))
 	}
-	if l := s.matching(msgIs("handler.dead_letter", -1)); len(l) != len(failing) {
+	if l := s.matching(logged("handler.dead_letter")); len(l) != len(failing) {
 		t.Errorf("%d handler.dead_letter log lines, want %d", len(l), len(failing))
 	}
-	if l := s.matching(msgIs("app.stopped", -1)); len(l) != 0 {
+	if l := s.matching(logged("app.stopped")); len(l) != 0 {
 		t.Errorf("a node stopped: %v", l)
 	}
 }
@@ -432,15 +208,13 @@ func TestHandlerCommandFailureStopsNodeAndIsRetried(t *testing.T) {
 	_, addr := newBroker(t, 1, "orders")
 	produce(t, addr, "orders", 50) // one partition: key k at offset k
 	logPath := filepath.Join(t.TempDir(), "seen")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=1", "--", h, "-fail-key=20", "-log="+logPath)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "--", h, "-fail-key=20", "-log="+logPath)...)
 
-	stopped, _ := s.waitLog(20*time.Second, "node stops on the failed record", 0, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "app.stopped"
-	})
+	stopped, _ := s.waitLog(20*time.Second, "node stops on the failed record", 0, logged("app.stopped", "role", "node"))
 	if e := stopped.str("err"); !strings.Contains(e, "topic orders partition 0 offset 20") || !strings.Contains(e, "refused key 20") {
 		t.Errorf("app.stopped err %q, want it to name topic orders partition 0 offset 20 and the handler's error", e)
 	}
-	exited, _ := s.waitLog(5*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+	exited, _ := s.waitLog(5*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if exited.str("exit") != "exit 1" {
 		t.Errorf("node exit %q, want exit 1", exited.str("exit"))
 	}
@@ -484,13 +258,13 @@ func TestHandlerCommandFailureFailsNode(t *testing.T) {
 			t.Parallel()
 			_, addr := newBroker(t, 1, "orders")
 			produce(t, addr, "orders", 20)
-			s := startSwarm(t, cmdArgs(addr, append([]string{"-nodes=1", "--", h}, tc.args...)...)...)
+			s := startSwarm(t, swarmArgs(addr, append([]string{"-nodes=1", "--", h}, tc.args...)...)...)
 			first, _ := s.handlerStarted(0, 0)
-			failed, _ := s.waitLog(20*time.Second, "handler.failed", 0, msgIs("handler.failed", 0))
+			failed, _ := s.waitLog(20*time.Second, "handler.failed", 0, logged("handler.failed", "node", 0))
 			if !strings.Contains(failed.str("err"), tc.want) {
 				t.Errorf("handler.failed err %q, want %q", failed.str("err"), tc.want)
 			}
-			exited, i := s.waitLog(10*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+			exited, i := s.waitLog(10*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			if exited.str("exit") != "exit 1" {
 				t.Errorf("node exit %q, want exit 1", exited.str("exit"))
 			}
@@ -517,7 +291,7 @@ func TestHandlerCommandFailureFailsNode(t *testing.T) {
 func TestHandlerDiesWithKilledNode(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 	hp, _ := s.handlerStarted(1, 0)
 	if kids := childrenOf(pids[1]); !slices.Contains(kids, hp) || !alive(hp) {
@@ -538,7 +312,7 @@ func TestHandlerDiesWithKilledNode(t *testing.T) {
 func TestSupervisorKilledLeavesNoHandler(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 	var procs []int
 	for id, pid := range pids {
@@ -560,17 +334,17 @@ func TestHandlerMemoryCountsAgainstLimit(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 1, "orders")
 	const limitMiB = 150
-	s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-memory-limit="+strconv.Itoa(limitMiB), "--", h, "-hog=200")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-memory-limit="+strconv.Itoa(limitMiB), "--", h, "-hog=200")...)
 	pid := s.nodeReady(0, 0)
 	first, _ := s.handlerStarted(0, 0)
 	if rss, err := rssOf(fmt.Sprintf("/proc/%d/status", pid)); err == nil && rss >= limitMiB<<20 {
 		t.Skipf("the node alone uses %d MiB, above the %d MiB limit: the test would prove nothing", rss>>20, limitMiB)
 	}
-	stopping, _ := s.waitLog(20*time.Second, "node stopped for memory", 0, supLine("swarm.manager.stopping", 0))
+	stopping, _ := s.waitLog(20*time.Second, "node stopped for memory", 0, logged("swarm.manager.stopping", "role", "supervisor", "node", 0))
 	if stopping.int("status") != statusMemory {
 		t.Fatalf("stopping %v, want status %d", stopping, statusMemory)
 	}
-	_, i := s.waitLog(10*time.Second, "node exited", 0, supLine("swarm.node.exited", 0))
+	_, i := s.waitLog(10*time.Second, "node exited", 0, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 	if alive(first) {
 		t.Errorf("handler %d alive after its node was stopped", first)
 	}
@@ -610,54 +384,19 @@ func TestHandlerCommandValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, nil, append(append([]string{}, ok...), tc.args...)...)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertUsageLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 		})
 	}
 	t.Run("missing output topic", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "dlq")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders", "-output-topic=nope", "-dead-letter-topic=dlq", "--", h)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertUsageLine(t, r, "-output-topic", "nope not found")
+		assertExitLine(t, r, exitUsage, "-output-topic", "nope not found")
 	})
 	t.Run("missing dead-letter topic", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders", "out")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders", "-output-topic=out", "-dead-letter-topic=gone", "--", h)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertUsageLine(t, r, "-dead-letter-topic", "gone not found")
+		assertExitLine(t, r, exitUsage, "-dead-letter-topic", "gone not found")
 	})
-}
-
-// assertUsageLine checks that r printed exactly one "swarm: " line naming
-// every want, nothing on stdout, and left no process behind.
-func assertUsageLine(t *testing.T, r cliResult, want ...string) {
-	t.Helper()
-	if r.stdout != "" {
-		t.Errorf("stdout %q, want nothing", r.stdout)
-	}
-	sc := bufio.NewScanner(strings.NewReader(r.stderr))
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], "swarm: ") {
-		t.Fatalf("stderr %q, want one line starting with \"swarm: \"", r.stderr)
-	}
-	for _, w := range want {
-		if !strings.Contains(lines[0], w) {
-			t.Errorf("error line %q does not name %q", lines[0], w)
-		}
-	}
-	if len(r.left) > 0 {
-		t.Errorf("processes left: %v", r.left)
-	}
-	t.Logf("%s", lines[0])
 }
 
 // The node's argument list carries the command after "--", so the node

@@ -39,24 +39,36 @@ func httpGet(t *testing.T, url string) (int, string) {
 func startWithHTTP(t *testing.T) (*swarmProc, string, map[int]int) {
 	t.Helper()
 	_, addr := newBroker(t, 4, "orders")
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-handler=discard",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard",
 		"-http=127.0.0.1:0")...)
-	l, _ := s.waitLog(10*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
+	l, _ := s.waitLog(10*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	pids := s.waitNodesReady(2, 0)
 	return s, "http://" + l.str("addr"), pids
 }
 
 // The endpoint over real HTTP against the real binary: /healthz, /status
 // and /metrics agree with what the supervisor logged.
-func TestHTTPStatusEndpoints(t *testing.T) {
+func TestStatusEndpointsAgreeWithLog(t *testing.T) {
 	s, base, pids := startWithHTTP(t)
+	checkHealthz(t, base, s.pid(), 2)
+	checkStatusNodes(t, base, pids)
+	checkMetrics(t, base)
+	code, body := httpGet(t, base+"/")
+	if code != 200 || !strings.Contains(body, "<table") || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Errorf("/ page: %d, self-contained table expected", code)
+	}
+}
 
+// checkHealthz checks /healthz: 200, healthy, the supervisor's pid and
+// node count, a timestamp and the loop's age.
+func checkHealthz(t *testing.T, base string, pid, nodes int) {
+	t.Helper()
 	code, body := httpGet(t, base+"/healthz")
 	var hz map[string]any
 	if err := json.Unmarshal([]byte(body), &hz); err != nil || code != 200 {
 		t.Fatalf("/healthz: %d %q (%v)", code, body, err)
 	}
-	if hz["status"] != "healthy" || int(hz["process_id"].(float64)) != s.cmd.Process.Pid || int(hz["nodes"].(float64)) != 2 {
+	if hz["status"] != "healthy" || int(hz["process_id"].(float64)) != pid || int(hz["nodes"].(float64)) != nodes {
 		t.Errorf("/healthz body %v", hz)
 	}
 	for _, k := range []string{"timestamp", "loop_age_ms"} {
@@ -64,8 +76,12 @@ func TestHTTPStatusEndpoints(t *testing.T) {
 			t.Errorf("/healthz lacks %q: %v", k, hz)
 		}
 	}
+}
 
-	// /status shows the nodes' real pids once each has reported.
+// checkStatusNodes checks that /status shows the nodes' real pids, running
+// and healthy, once each has reported.
+func checkStatusNodes(t *testing.T, base string, pids map[int]int) {
+	t.Helper()
 	var st struct {
 		PID   int `json:"process_id"`
 		Nodes []struct {
@@ -76,7 +92,7 @@ func TestHTTPStatusEndpoints(t *testing.T) {
 			RSS               int64  `json:"rss_bytes"`
 		}
 	}
-	waitFor(t, 10*time.Second, "/status to show both nodes reported", func() bool {
+	waitFor(t, 10*time.Second, "/status to show every node reported", func() bool {
 		_, body := httpGet(t, base+"/status")
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatalf("/status: %v: %q", err, body)
@@ -86,15 +102,20 @@ func TestHTTPStatusEndpoints(t *testing.T) {
 				return false
 			}
 		}
-		return len(st.Nodes) == 2
+		return len(st.Nodes) == len(pids)
 	})
 	for _, n := range st.Nodes {
 		if n.PID != pids[n.ID] || n.State != "running" || n.LastStatus != 0 || n.Restarts != 0 {
 			t.Errorf("/status node %+v, want pid %d running healthy", n, pids[n.ID])
 		}
 	}
+}
 
-	code, body = httpGet(t, base+"/metrics")
+// checkMetrics checks /metrics for a healthy two-node swarm: the counts and
+// states it must hold, and the gauges that must be there.
+func checkMetrics(t *testing.T, base string) {
+	t.Helper()
+	code, body := httpGet(t, base+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -111,11 +132,6 @@ func TestHTTPStatusEndpoints(t *testing.T) {
 		if _, ok := metrics[name]; !ok {
 			t.Errorf("metric %s missing", name)
 		}
-	}
-
-	code, body = httpGet(t, base+"/")
-	if code != 200 || !strings.Contains(body, "<table") || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
-		t.Errorf("/ page: %d, self-contained table expected", code)
 	}
 }
 
@@ -187,7 +203,7 @@ func TestHealthzFailsWhenLoopIsStale(t *testing.T) {
 
 // The status page renders its node table in a real headless browser: the
 // script fetches /status and fills one row per node.
-func TestStatusPageInHeadlessBrowser(t *testing.T) {
+func TestStatusPageRendersNodeTable(t *testing.T) {
 	browser := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

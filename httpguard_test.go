@@ -59,8 +59,8 @@ func closedByServer(c net.Conn, wait time.Duration) bool {
 // 30 s by default).
 func TestHTTPIdleConnectionsClosed(t *testing.T) {
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarmEnv(t, []string{httpIdleTimeoutEnv + "=1s"}, swarmArgs(addr, "-nodes=1", "-http=127.0.0.1:0")...)
-	l, _ := s.waitLog(15*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
+	s := startSwarmEnv(t, []string{httpIdleTimeoutEnv + "=1s"}, swarmArgs(addr, "-nodes=1", "-handler=discard", "-http=127.0.0.1:0")...)
+	l, _ := s.waitLog(15*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	httpAddr := l.str("addr")
 	var conns []net.Conn
 	for i := 0; i < 50; i++ {
@@ -87,13 +87,14 @@ func TestHTTPIdleConnectionsClosed(t *testing.T) {
 // Under RLIMIT_NOFILE 128 (the issue's `ulimit -n 128`), 300 keep-alive
 // connections cannot take the fds the loop needs: a SIGKILLed node is
 // restarted, /healthz answers, and net/http writes no plain-text lines.
-func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
+func TestHTTPFloodCannotStarveTheLoop(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/prlimit"); err != nil {
 		t.Skip("SKIPPED: no prlimit (util-linux): the fd flood was not tested")
 	}
 	_, addr := newBroker(t, 2, "orders")
-	s := startWrapped(t, nil, []string{"prlimit", "--nofile=128:128", "--"}, swarmArgs(addr, "-nodes=2", "-http=127.0.0.1:0")...)
-	l, _ := s.waitLog(15*time.Second, "http listening", 0, msgIs("swarm.http.listening", -1))
+	s := startWrapped(t, nil, []string{"prlimit", "--nofile=128:128", "--"},
+		swarmArgs(addr, "-nodes=2", "-handler=discard", "-http=127.0.0.1:0")...)
+	l, _ := s.waitLog(15*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	httpAddr := l.str("addr")
 	pids := s.waitNodesReady(2, 0)
 
@@ -124,7 +125,8 @@ func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
 
 	from := s.logCount()
 	sendSig(t, pids[0], syscall.SIGKILL)
-	after, _ := s.waitLog(10*time.Second, "killed node restarted under the flood", from, supLine("swarm.manager.after_fork", 0))
+	after, _ := s.waitLog(10*time.Second, "killed node restarted under the flood", from,
+		logged("swarm.manager.after_fork", "role", "supervisor", "node", 0))
 	if after.int("node_pid") == pids[0] {
 		t.Fatalf("after_fork with the old pid: %v", after)
 	}
@@ -132,7 +134,7 @@ func TestHTTPFloodUnderLowFdLimit(t *testing.T) {
 	if code != 200 {
 		t.Errorf("/healthz under the flood: %d %s", code, body)
 	}
-	if ff := s.matching(supLine("swarm.manager.fork_failed", -1)); len(ff) > 0 {
+	if ff := s.matching(logged("swarm.manager.fork_failed", "role", "supervisor")); len(ff) > 0 {
 		t.Errorf("fork failed under the flood: %v", ff[0])
 	}
 	for _, line := range s.otherLines() {

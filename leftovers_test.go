@@ -120,7 +120,7 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 			script, marker := leftoverHandler(t, tc.setsid, last)
 			// No restart within the test: a replacement's handler would
 			// start a sleep with the same marker, alive and rightly so.
-			s := startSwarm(t, cmdArgs(addr, "-nodes=1", "-codec=lines", "-node-restart-timeout=1m", "--", "/bin/sh", "-c", script)...)
+			s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-codec=lines", "-node-restart-timeout=1m", "--", "/bin/sh", "-c", script)...)
 			pids := s.waitNodesReady(1, 0)
 			sleep := waitSleepStarted(t, marker)
 			t.Logf("sleep %d started by node %d", sleep, pids[0])
@@ -128,7 +128,7 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 			switch tc.path {
 			case "kill-node":
 				sendSig(t, pids[0], syscall.SIGKILL)
-				s.waitLog(10*time.Second, "node 0's death seen", from, supLine("swarm.node.exited", 0))
+				s.waitLog(10*time.Second, "node 0's death seen", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			case "stop":
 				s.signal(syscall.SIGTERM)
 				if code := s.waitExit(20 * time.Second); code != 0 {
@@ -136,8 +136,8 @@ func TestHandlerLeftoversDieWithNode(t *testing.T) {
 				}
 			case "fail":
 				produce(t, addr, "orders", 2)
-				s.waitLog(20*time.Second, "handler.failed", from, msgIs("handler.failed", 0))
-				s.waitLog(10*time.Second, "node 0 exited", from, supLine("swarm.node.exited", 0))
+				s.waitLog(20*time.Second, "handler.failed", from, logged("handler.failed", "node", 0))
+				s.waitLog(10*time.Second, "node 0 exited", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
 			case "kill-supervisor":
 				sendSig(t, s.pid(), syscall.SIGKILL)
 				waitFor(t, 2*time.Second, "the orphaned node to exit", func() bool { return !alive(pids[0]) })

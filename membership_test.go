@@ -23,9 +23,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,12 +31,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// printedEvent is one line of the print handler for topic "events".
-var printedEvent = regexp.MustCompile(`^events \[(\d+)\] at offset (\d+): key (\d+): v{100}$`)
 
 // memberView is what the test checks of one group member.
 type memberView struct {
@@ -52,21 +47,12 @@ type memberView struct {
 // consumer assignment. Dynamic members (no instance id) are a failure.
 func groupView(t *testing.T, adm *kadm.Client, group string, want int) (map[string]memberView, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, false
-	}
-	g, found := described[group]
-	if !found || g.Err != nil || g.State != "Stable" || len(g.Members) != want {
+	g, ok := stableGroup(t, adm, group)
+	if !ok || len(g.Members) != want {
 		return nil, false
 	}
 	out := map[string]memberView{}
 	for _, m := range g.Members {
-		if m.InstanceID == nil {
-			t.Fatalf("member %s (client %s) has no instance id: static membership is off", m.MemberID, m.ClientID)
-		}
 		a, ok := m.Assigned.AsConsumer()
 		if !ok {
 			return nil, false
@@ -126,14 +112,12 @@ func waitPrinted(t *testing.T, s *swarmProc, perPartition int) {
 	parsed := 0
 	s.waitStdout(60*time.Second, fmt.Sprintf("offsets 0..%d of 10 partitions printed", perPartition-1), func(lines []string) bool {
 		for _, l := range lines[parsed:] {
-			m := printedEvent.FindStringSubmatch(l)
-			if m == nil {
+			r, _, ok := printedOf(l, "events")
+			if !ok || r.value != producedValue {
 				t.Errorf("stdout line is not a printed record: %q", l)
 				continue
 			}
-			p, _ := strconv.Atoi(m[1])
-			o, _ := strconv.Atoi(m[2])
-			seen[[2]int{p, o}] = true
+			seen[[2]int{int(r.partition), int(r.offset)}] = true
 		}
 		parsed = len(lines)
 		for p := 0; p < 10; p++ {
@@ -147,54 +131,103 @@ func waitPrinted(t *testing.T, s *swarmProc, perPartition int) {
 	})
 }
 
-func TestStaticMembershipSurvivesKill(t *testing.T) {
-	const group = "gm"
-	cluster, addr := newBroker(t, 10, "events")
+// joinCounter counts JoinGroup requests per instance id and keeps the
+// generation each one's last subscription carried.
+type joinCounter struct {
+	mu      sync.Mutex
+	joins   map[string]int
+	lastGen map[string]int32
+}
 
-	// Count JoinGroup requests per instance id and keep the generation each
-	// one's last subscription carried. The control function only observes
-	// (returns not handled), so kfake serves every request as usual.
-	var joinMu sync.Mutex
-	joins := map[string]int{}
-	lastGen := map[string]int32{}
+// countJoins installs a joinCounter on cluster. Its control function only
+// observes (returns not handled), so kfake serves every request as usual.
+func countJoins(cluster *kfake.Cluster) *joinCounter {
+	jc := &joinCounter{joins: map[string]int{}, lastGen: map[string]int32{}}
 	cluster.ControlKey(int16(kmsg.JoinGroup), func(r kmsg.Request) (kmsg.Response, error, bool) {
 		if req, ok := r.(*kmsg.JoinGroupRequest); ok && req.InstanceID != nil {
-			joinMu.Lock()
-			joins[*req.InstanceID]++
+			jc.mu.Lock()
+			jc.joins[*req.InstanceID]++
 			for _, p := range req.Protocols {
 				var md kmsg.ConsumerMemberMetadata
 				if md.ReadFrom(p.Metadata) == nil {
-					lastGen[*req.InstanceID] = md.Generation
+					jc.lastGen[*req.InstanceID] = md.Generation
 				}
 			}
-			joinMu.Unlock()
+			jc.mu.Unlock()
 		}
 		return nil, nil, false
 	})
-	joinCount := func(id string) (int, int32) {
-		joinMu.Lock()
-		defer joinMu.Unlock()
-		return joins[id], lastGen[id]
-	}
+	return jc
+}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
+// of returns how many JoinGroups instance id sent and its last generation.
+func (jc *joinCounter) of(id string) (int, int32) {
+	jc.mu.Lock()
+	defer jc.mu.Unlock()
+	return jc.joins[id], jc.lastGen[id]
+}
+
+// rejoinTest is the state TestKilledNodeRejoinsAsSameStaticMember's rounds
+// share: the swarm, the broker and the group's joins.
+type rejoinTest struct {
+	t     *testing.T
+	s     *swarmProc
+	adm   *kadm.Client
+	addr  string
+	group string
+	joins *joinCounter
+}
+
+// A node killed with -9 comes back under its instance id and client id,
+// takes over its old partitions without a rebalance, and consumes again
+// (the file's header says why node 0 is killed twice).
+func TestKilledNodeRejoinsAsSameStaticMember(t *testing.T) {
+	const group = "gm"
+	cluster, addr := newBroker(t, 10, "events")
+	rt := &rejoinTest{t: t, adm: newAdmin(t, addr), addr: addr, group: group, joins: countJoins(cluster)}
 
 	produce(t, addr, "events", 1000) // 100 per partition
 	// A session well above restart delay plus start-up: the killed node's
 	// old member must still be in the group when its replacement joins,
 	// or the broker would rebalance on the session expiry instead.
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-balancer=range", "-session-timeout=6s",
-		"-bootstrap="+addr, "-topics=events", "-group="+group)...)
-	pids := s.waitNodesReady(2, 0)
-	waitPrinted(t, s, 100)
+	rt.s = startSwarm(t, swarmArgs(addr, "-nodes=2", "-balancer=range", "-session-timeout=6s",
+		"-topics=events", "-group="+group)...)
+	pids := rt.s.waitNodesReady(2, 0)
+	waitPrinted(t, rt.s, 100)
+	before := rt.checkIdentities()
+	t.Logf("before the kills: node 0 (pid %d) holds %v, node 1 (pid %d) holds %v",
+		pids[0], before["test_0_0"].assigned, pids[1], before["test_1_0"].assigned)
 
-	before := waitSettled(t, adm, group, "", func(map[string]memberView) bool { return true })
-	for id, want := range map[string]string{"test_0_0": group + "-node-0", "test_1_0": group + "-node-1"} {
+	// Round 1. See the kfake quirk at the top: unless node 0's last join
+	// was its first, kfake forces one rebalance here where Kafka would not.
+	maxRejoins := 0
+	if _, gen := rt.joins.of("test_0_0"); gen != -1 {
+		maxRejoins = 1
+		t.Logf("round 1: node 0's last join carried generation %d, its replacement's -1: kfake may rebalance once", gen)
+	}
+	pid0, mid := rt.killNode0(1, pids[0], maxRejoins, before)
+
+	// Round 2: the replacement's one join carried generation -1, as its own
+	// replacement's will, so now kfake must take the KIP-345 path: no
+	// rebalance at all.
+	if _, gen := rt.joins.of("test_0_0"); gen != -1 {
+		t.Fatalf("round 2: node 0's replacement joined with generation %d, want -1 (a fresh client)", gen)
+	}
+	newPid, _ := rt.killNode0(2, pid0, 0, mid)
+
+	rt.s.stopGracefully(30 * time.Second)
+	rt.checkBothHandled(newPid, pids[1])
+	rt.checkAllCommitted(300)
+}
+
+// checkIdentities waits for the settled group and checks each node's
+// static identity: instance id test_<node>_0, client id <group>-node-<node>,
+// a member id the broker gave that instance. It returns the members.
+func (rt *rejoinTest) checkIdentities() map[string]memberView {
+	t := rt.t
+	t.Helper()
+	before := waitSettled(t, rt.adm, rt.group, "", func(map[string]memberView) bool { return true })
+	for id, want := range map[string]string{"test_0_0": rt.group + "-node-0", "test_1_0": rt.group + "-node-1"} {
 		m, ok := before[id]
 		if !ok {
 			t.Fatalf("no member with instance id %s; members: %v", id, before)
@@ -206,117 +239,110 @@ func TestStaticMembershipSurvivesKill(t *testing.T) {
 			t.Errorf("member %s has member id %q, not one the broker gave that instance", id, m.memberID)
 		}
 	}
-	t.Logf("before the kills: node 0 (pid %d) holds %v, node 1 (pid %d) holds %v",
-		pids[0], before["test_0_0"].assigned, pids[1], before["test_1_0"].assigned)
+	return before
+}
 
-	// killNode0 SIGKILLs node 0 behind the supervisor's back (no commit, no
-	// leave), checks that its replacement joins under the same instance id
-	// and gets the same partitions, and that both nodes consume records
-	// produced afterwards. It allows node 1 at most maxRejoins JoinGroups
-	// meanwhile, and returns the replacement's pid and the group.
-	killNode0 := func(round, victim, maxRejoins int, prev map[string]memberView) (int, map[string]memberView) {
-		t.Helper()
-		joins0, _ := joinCount("test_0_0")
-		joins1, _ := joinCount("test_1_0")
-		from := s.logCount()
-		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-			t.Fatalf("round %d: kill node 0 (pid %d): %v", round, victim, err)
-		}
-		exited, i := s.waitLog(10*time.Second, "node 0 reaped", from, func(l logLine) bool {
-			return l.msg() == "swarm.node.exited" && l.role() == "supervisor" && l.int("node") == 0
-		})
-		if got := exited.str("exit"); got != "signal SIGKILL" || exited.int("node_pid") != victim {
-			t.Errorf("round %d: reaped node 0 pid %d with %q, want pid %d with %q", round, exited.int("node_pid"), got, victim, "signal SIGKILL")
-		}
-		back, _ := s.waitLog(10*time.Second, "node 0 restarted", i, func(l logLine) bool {
-			return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == 0
-		})
-		newPid := back.int("pid")
-		if newPid == victim {
-			t.Fatalf("round %d: restarted node 0 has the old pid %d", round, newPid)
-		}
-
-		// The replacement is in the group under the same instance id, as a
-		// new member (the broker fenced the old one) with the old partitions.
-		after := waitSettled(t, adm, group, ", test_0_0 a new member", func(m map[string]memberView) bool {
-			v, ok := m["test_0_0"]
-			return !ok || v.memberID != prev["test_0_0"].memberID
-		})
-		if _, ok := after["test_0_0"]; !ok {
-			t.Fatalf("round %d: instance id test_0_0 is gone from the group: %v", round, after)
-		}
-		if got := after["test_0_0"].clientID; got != group+"-node-0" {
-			t.Errorf("round %d: replacement has client id %q, want %q", round, got, group+"-node-0")
-		}
-		if after["test_1_0"].memberID != prev["test_1_0"].memberID {
-			t.Errorf("round %d: node 1's member changed (%s -> %s) though node 1 was never touched",
-				round, prev["test_1_0"].memberID, after["test_1_0"].memberID)
-		}
-		if !slices.Equal(after["test_0_0"].assigned, prev["test_0_0"].assigned) {
-			t.Errorf("round %d: replacement holds %v, the killed node held %v: static membership hands back the same partitions",
-				round, after["test_0_0"].assigned, prev["test_0_0"].assigned)
-		}
-
-		// New records on every partition: both nodes, the replacement
-		// included, consume again.
-		produce(t, addr, "events", 1000) // 100 more per partition
-		waitPrinted(t, s, 100*(round+1))
-
-		if got, _ := joinCount("test_1_0"); got-joins1 > maxRejoins {
-			t.Errorf("round %d: node 1 sent %d JoinGroup after node 0 was killed, want at most %d: the group rebalanced",
-				round, got-joins1, maxRejoins)
-		}
-		if got, _ := joinCount("test_0_0"); got != joins0+1 {
-			t.Errorf("round %d: node 0's replacement sent %d JoinGroup, want 1", round, got-joins0)
-		}
-		return newPid, after
+// killNode0 SIGKILLs node 0 behind the supervisor's back (no commit, no
+// leave), checks that its replacement joins under the same instance id
+// and gets the same partitions, and that both nodes consume records
+// produced afterwards. It allows node 1 at most maxRejoins JoinGroups
+// meanwhile, and returns the replacement's pid and the group.
+func (rt *rejoinTest) killNode0(round, victim, maxRejoins int, prev map[string]memberView) (int, map[string]memberView) {
+	t, s := rt.t, rt.s
+	t.Helper()
+	joins0, _ := rt.joins.of("test_0_0")
+	joins1, _ := rt.joins.of("test_1_0")
+	from := s.logCount()
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatalf("round %d: kill node 0 (pid %d): %v", round, victim, err)
 	}
-
-	// Round 1. See the kfake quirk at the top: unless node 0's last join
-	// was its first, kfake forces one rebalance here where Kafka would not.
-	maxRejoins := 0
-	if _, gen := joinCount("test_0_0"); gen != -1 {
-		maxRejoins = 1
-		t.Logf("round 1: node 0's last join carried generation %d, its replacement's -1: kfake may rebalance once", gen)
+	exited, i := s.waitLog(10*time.Second, "node 0 reaped", from, logged("swarm.node.exited", "role", "supervisor", "node", 0))
+	if got := exited.str("exit"); got != "signal SIGKILL" || exited.int("node_pid") != victim {
+		t.Errorf("round %d: reaped node 0 pid %d with %q, want pid %d with %q", round, exited.int("node_pid"), got, victim, "signal SIGKILL")
 	}
-	pid0, mid := killNode0(1, pids[0], maxRejoins, before)
-
-	// Round 2: the replacement's one join carried generation -1, as its own
-	// replacement's will, so now kfake must take the KIP-345 path: no
-	// rebalance at all.
-	if _, gen := joinCount("test_0_0"); gen != -1 {
-		t.Fatalf("round 2: node 0's replacement joined with generation %d, want -1 (a fresh client)", gen)
+	back, _ := s.waitLog(10*time.Second, "node 0 restarted", i, logged("swarm.node.after_fork", "role", "node", "node", 0))
+	newPid := back.int("pid")
+	if newPid == victim {
+		t.Fatalf("round %d: restarted node 0 has the old pid %d", round, newPid)
 	}
-	newPid, _ := killNode0(2, pid0, 0, mid)
+	after := rt.checkSameMember(round, prev)
 
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(30 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
+	// New records on every partition: both nodes, the replacement
+	// included, consume again.
+	produce(t, rt.addr, "events", 1000) // 100 more per partition
+	waitPrinted(t, s, 100*(round+1))
+
+	if got, _ := rt.joins.of("test_1_0"); got-joins1 > maxRejoins {
+		t.Errorf("round %d: node 1 sent %d JoinGroup after node 0 was killed, want at most %d: the group rebalanced",
+			round, got-joins1, maxRejoins)
 	}
+	if got, _ := rt.joins.of("test_0_0"); got != joins0+1 {
+		t.Errorf("round %d: node 0's replacement sent %d JoinGroup, want 1", round, got-joins0)
+	}
+	return newPid, after
+}
+
+// checkSameMember waits until node 0's replacement is in the group under
+// the same instance id, as a new member (the broker fenced the old one),
+// and checks it holds the old partitions while node 1's member never
+// changed. It returns the group.
+func (rt *rejoinTest) checkSameMember(round int, prev map[string]memberView) map[string]memberView {
+	t := rt.t
+	t.Helper()
+	after := waitSettled(t, rt.adm, rt.group, ", test_0_0 a new member", func(m map[string]memberView) bool {
+		v, ok := m["test_0_0"]
+		return !ok || v.memberID != prev["test_0_0"].memberID
+	})
+	if _, ok := after["test_0_0"]; !ok {
+		t.Fatalf("round %d: instance id test_0_0 is gone from the group: %v", round, after)
+	}
+	if got := after["test_0_0"].clientID; got != rt.group+"-node-0" {
+		t.Errorf("round %d: replacement has client id %q, want %q", round, got, rt.group+"-node-0")
+	}
+	if after["test_1_0"].memberID != prev["test_1_0"].memberID {
+		t.Errorf("round %d: node 1's member changed (%s -> %s) though node 1 was never touched",
+			round, prev["test_1_0"].memberID, after["test_1_0"].memberID)
+	}
+	if !slices.Equal(after["test_0_0"].assigned, prev["test_0_0"].assigned) {
+		t.Errorf("round %d: replacement holds %v, the killed node held %v: static membership hands back the same partitions",
+			round, after["test_0_0"].assigned, prev["test_0_0"].assigned)
+	}
+	return after
+}
+
+// checkBothHandled checks, from each node's app.stopped line, that node 0's
+// last replacement and node 1 both handled records.
+func (rt *rejoinTest) checkBothHandled(node0, node1 int) {
+	t := rt.t
+	t.Helper()
 	handled := map[int]int{} // pid -> records handled, from each node's app.stopped
-	for _, l := range s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "node" }) {
+	for _, l := range rt.s.matching(logged("app.stopped", "role", "node")) {
 		handled[l.int("pid")] = l.int("handled")
 	}
-	if handled[newPid] <= 0 {
-		t.Errorf("node 0's replacement (pid %d) handled %d records, want > 0", newPid, handled[newPid])
+	if handled[node0] <= 0 {
+		t.Errorf("node 0's replacement (pid %d) handled %d records, want > 0", node0, handled[node0])
 	}
-	if handled[pids[1]] <= 0 {
-		t.Errorf("node 1 (pid %d) handled %d records, want > 0", pids[1], handled[pids[1]])
+	if handled[node1] <= 0 {
+		t.Errorf("node 1 (pid %d) handled %d records, want > 0", node1, handled[node1])
 	}
-	t.Logf("handled: replacement node 0 %d, node 1 %d", handled[newPid], handled[pids[1]])
+	t.Logf("handled: replacement node 0 %d, node 1 %d", handled[node0], handled[node1])
+}
 
-	// At-least-once, end to end: every record of every partition is
-	// committed by the graceful stop.
+// checkAllCommitted checks at-least-once end to end: every partition is
+// committed up to want by the graceful stop.
+func (rt *rejoinTest) checkAllCommitted(want int64) {
+	t := rt.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	committed, err := adm.FetchOffsets(ctx, group)
+	committed, err := rt.adm.FetchOffsets(ctx, rt.group)
 	if err != nil {
 		t.Fatalf("fetch committed offsets: %v", err)
 	}
 	for p := int32(0); p < 10; p++ {
 		o, ok := committed.Lookup("events", p)
-		if !ok || o.Err != nil || o.At != 300 {
-			t.Errorf("partition %d: committed %+v (found %v), want offset 300", p, o, ok)
+		if !ok || o.Err != nil || o.At != want {
+			t.Errorf("partition %d: committed %+v (found %v), want offset %d", p, o, ok, want)
 		}
 	}
 }

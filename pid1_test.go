@@ -34,11 +34,11 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	// exit at once: 100 orphans, reparented to PID 1, dying 0.3 s later.
 	// It then answers records as cat does (codec lines: echo = done).
 	script := `i=0; while [ $i -lt 50 ]; do (sleep 0.3 &); i=$((i+1)); done; exec cat`
-	s := startWrapped(t, nil, []string{unshare, "--pid", "--fork"}, append(fastArgs,
-		"-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines", "-node-restart-timeout=100ms",
+	s := startWrapped(t, nil, []string{unshare, "--pid", "--fork"}, swarmArgs(addr,
+		"-nodes=2", "-codec=lines", "-node-restart-timeout=100ms",
 		"--", "/bin/sh", "-c", script)...)
 	s.waitNodesReady(2, 0)
-	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, msgIs("app.supervising", -1))
+	sup, _ := s.waitLog(10*time.Second, "supervisor up", 0, logged("app.supervising"))
 	if sup.int("pid") != 1 {
 		t.Fatalf("supervisor pid %d in its namespace, want 1", sup.int("pid"))
 	}
@@ -50,37 +50,20 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	if err := syscall.Kill(node0, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	exited, _ := s.waitLog(10*time.Second, "node 0's death seen", from, msgIs("swarm.node.exited", 0))
+	exited, _ := s.waitLog(10*time.Second, "node 0's death seen", from, logged("swarm.node.exited", "node", 0))
 	if exited.str("exit") != "signal SIGKILL" {
 		t.Errorf("node 0 exit seen as %q, want signal SIGKILL", exited.str("exit"))
 	}
-	s.waitLog(10*time.Second, "node 0 replaced", from, afterFork(0))
+	s.waitLog(10*time.Second, "node 0 replaced", from, logged("swarm.manager.after_fork", "node", 0))
 
-	// Wait for every orphan to have died and been reaped: no process in
-	// the namespace but the supervisor, its nodes and their handlers, and
-	// not one zombie.
-	waitFor(t, 15*time.Second, "every orphan reaped", func() bool {
-		for _, pid := range descendants(supHost) {
-			st, err := procStat(pid)
-			if err != nil {
-				continue
-			}
-			if st.state == "Z" {
-				return false
-			}
-			if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 15*time.Second, "every orphan reaped", func() bool { return orphansGone(supHost) })
 
 	from = s.logCount()
 	if err := syscall.Kill(supHost, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	for id := 0; id < 2; id++ {
-		l, _ := s.waitLog(20*time.Second, "node exit on stop", from, msgIs("swarm.node.exited", id))
+		l, _ := s.waitLog(20*time.Second, "node exit on stop", from, logged("swarm.node.exited", "node", id))
 		if l.str("exit") != "exit 0" {
 			t.Errorf("node %d stopped with %q, want exit 0 (seen by the supervisor, not stolen)", id, l.str("exit"))
 		}
@@ -88,15 +71,41 @@ func TestPID1ReapsOrphansKeepsNodeStatuses(t *testing.T) {
 	if code := s.waitExit(20 * time.Second); code != 0 {
 		t.Errorf("unshare/supervisor exit %d, want 0", code)
 	}
-	stopped := s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "supervisor" })
+	checkOrphansCounted(t, s)
+}
+
+// orphansGone says whether every orphan below the supervisor (host pid
+// sup) has died and been reaped: no process in the namespace but the
+// supervisor, its nodes and their handlers, and not one zombie.
+func orphansGone(sup int) bool {
+	for _, pid := range descendants(sup) {
+		st, err := procStat(pid)
+		if err != nil {
+			continue
+		}
+		if st.state == "Z" {
+			return false
+		}
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrphansCounted checks the reaping as the logs count it: PID 1
+// reaped at least the SIGKILLed node's handler, and the nodes that stopped
+// gracefully (node 1, node 0's replacement) each reaped their own
+// handler's 50; the killed node's count is lost with it, but what it had
+// not reaped came to PID 1.
+func checkOrphansCounted(t *testing.T, s *swarmProc) {
+	t.Helper()
+	stopped := s.matching(logged("app.stopped", "role", "supervisor"))
 	if len(stopped) != 1 || stopped[0].int("orphans_reaped") < 1 {
 		t.Fatalf("supervisor reaped %v orphans, want at least 1 (the SIGKILLed node's handler, reparented to PID 1)", stopped)
 	}
-	// The nodes that stopped gracefully (node 1, node 0's replacement) each
-	// reaped their own handler's 50; the killed node's count is lost with
-	// it, but what it had not reaped came to PID 1.
 	total := stopped[0].int("orphans_reaped")
-	for _, l := range s.matching(msgIs("swarm.node.children_swept", -1)) {
+	for _, l := range s.matching(logged("swarm.node.children_swept")) {
 		total += l.int("orphans_reaped")
 	}
 	if total < 100 {

@@ -74,9 +74,7 @@ func pipeRate(b *testing.B, addr, group string, handlerArgs []string) (total, ha
 	args := append([]string{"-nodes=1", "-bootstrap=" + addr, "-topics=orders", "-group=" + group,
 		"-log-level=debug", "-report-interval=1s", "-node-report-timeout=10s", "-session-timeout=3s"}, handlerArgs...)
 	s := startSwarm(b, args...)
-	ready, _ := s.waitLog(30*time.Second, "node running", 0, func(l logLine) bool {
-		return l.role() == "node" && l.msg() == "swarm.node.after_fork"
-	})
+	ready, _ := s.waitLog(30*time.Second, "node running", 0, logged("swarm.node.after_fork", "role", "node"))
 	var first, last logLine
 	done := 0
 	s.waitLog(120*time.Second, "every record done", 0, func(l logLine) bool {

@@ -53,7 +53,7 @@ func procNames(t *testing.T, pid int) (comm string, argv []string) {
 func TestProcessNames(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 2, "orders")
-	s := startSwarm(t, cmdArgs(addr, "-nodes=2", "--", h)...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "--", h)...)
 	pids := s.waitNodesReady(2, 0)
 
 	comm, argv := procNames(t, s.pid())
@@ -81,7 +81,7 @@ func TestProcessNames(t *testing.T) {
 
 	from := s.logCount()
 	sendSig(t, pids[1], syscall.SIGKILL)
-	s.waitLog(10*time.Second, "node 1 replaced", from, supLine("swarm.manager.after_fork", 1))
+	s.waitLog(10*time.Second, "node 1 replaced", from, logged("swarm.manager.after_fork", "role", "supervisor", "node", 1))
 	again := s.waitNodesReady(1, from)
 	checkNode(1, again[1])
 }

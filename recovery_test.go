@@ -33,8 +33,7 @@ func TestStopFromAnyMomentCommitsHandled(t *testing.T) {
 			defer stopTraffic()
 			group := "stop-" + after.String()
 			flow := newFlowClock()
-			s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
-				"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=" + group}, flow.add)
+			s := startTapped(t, nil, swarmArgv("-nodes=2", "-bootstrap="+addr, "-topics=flow", "-group="+group), flow.add)
 			started := time.Now()
 			waitFor(t, 10*time.Second, "the moment to stop", func() bool { return time.Since(started) >= after })
 			s.signal(syscall.SIGTERM)
@@ -62,13 +61,12 @@ func TestKilledNodeResumesWithoutRebalance(t *testing.T) {
 	stopTraffic := steadyTraffic(t, addr, "flow", parts, 1000)
 	defer stopTraffic()
 	flow := newFlowClock()
-	s := startTapped(t, nil, []string{swarmBin, "-log-format=json", "-instance-id=test",
-		"-nodes=2", "-bootstrap=" + addr, "-topics=flow", "-group=kill"}, flow.add)
+	s := startTapped(t, nil, swarmArgv("-nodes=2", "-bootstrap="+addr, "-topics=flow", "-group=kill"), flow.add)
 	pids := s.waitNodesReady(2, 0)
 	// Settled: both nodes hold partitions and every partition flows.
 	held := map[int]string{}
 	waitFor(t, 30*time.Second, "both nodes assigned and every partition flowing", func() bool {
-		for _, l := range s.matching(func(l logLine) bool { return l.msg() == "route.assigned" }) {
+		for _, l := range s.matching(logged("route.assigned")) {
 			held[l.int("node")] = fmt.Sprint(l["partitions"])
 		}
 		return len(held) == 2 && held[0] != "map[]" && held[1] != "map[]" && flow.flowingSince(time.Now().Add(-50*time.Millisecond), parts)
@@ -127,12 +125,9 @@ func TestStopWhileWaitingForBrokers(t *testing.T) {
 		}
 		return false
 	})
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(2 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0", code)
-	}
-	if forks := s.matching(func(l logLine) bool { return l.msg() == "swarm.manager.after_fork" }); len(forks) > 0 {
+	s.stopGracefully(2 * time.Second)
+	if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) > 0 {
 		t.Fatalf("a node was spawned: %v", forks[0])
 	}
-	s.waitLog(time.Second, "app.stopped", 0, func(l logLine) bool { return l.msg() == "app.stopped" })
+	s.waitLog(time.Second, "app.stopped", 0, logged("app.stopped"))
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"syscall"
 	"testing"
@@ -14,24 +13,20 @@ import (
 // node is down at any instant (judged from the supervisor's own ordered
 // log: a node is down from its rolling stop until its replacement's first
 // report), and no record is lost across the roll.
-func TestRollingRestart(t *testing.T) {
+func TestHUPRestartsOneNodeAtATimeLosingNothing(t *testing.T) {
 	c, addr := newBroker(t, 6, "orders")
 	const nodes, before, during = 3, 3000, 3000
 	produce(t, addr, "orders", before)
-	s := startSwarm(t, append(fastArgs, "-nodes=3", "-bootstrap="+addr, "-topics=orders", "-group=roll",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-group=roll",
 		"-balancer=range", "-session-timeout=6s")...)
 	oldPids := s.waitNodesReady(nodes, 0)
 	// An operator rolls a settled group: wait until all three are members.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.WaitGroupStable(ctx, "roll", nodes); err != nil {
-		t.Fatalf("group never settled: %v", err)
-	}
+	waitGroupStable(t, c, "roll", nodes, 30*time.Second)
 
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
 	produceKeys(t, addr, "orders", before, during)
-	s.waitLog(60*time.Second, "rolling restart done", from, msgIs("swarm.manager.rolling_restart_done", -1))
+	s.waitLog(60*time.Second, "rolling restart done", from, logged("swarm.manager.rolling_restart_done"))
 
 	// Replay the supervisor's log from the HUP on.
 	down := map[int]bool{}
@@ -72,25 +67,20 @@ func TestRollingRestart(t *testing.T) {
 		}
 	})
 	s.waitStdout(60*time.Second, "every record handled", collectPrinted(seen, before+during))
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d after the roll, want 0", code)
-	}
+	s.stopGracefully(20 * time.Second)
 }
 
 // A HUP that arrives during a roll starts it over without ever taking a
 // second node down.
-func TestRollingRestartRestartedByHUP(t *testing.T) {
+func TestHUPDuringRollStartsItOver(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-handler=discard")...)
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-handler=discard")...)
 	s.waitNodesReady(2, 0)
 	from := s.logCount()
 	s.signal(syscall.SIGHUP)
-	s.waitLog(10*time.Second, "first rolling stop", from, func(l logLine) bool {
-		return l.msg() == "swarm.manager.stopping" && l.str("reason") == "rolling restart"
-	})
+	s.waitLog(10*time.Second, "first rolling stop", from, logged("swarm.manager.stopping", "reason", "rolling restart"))
 	s.signal(syscall.SIGHUP)
-	s.waitLog(30*time.Second, "restarted roll done", from, msgIs("swarm.manager.rolling_restart_done", -1))
+	s.waitLog(30*time.Second, "restarted roll done", from, logged("swarm.manager.rolling_restart_done"))
 	down, maxDown, stops := map[int]bool{}, 0, 0
 	for _, l := range s.matching(func(l logLine) bool { return l.role() == "supervisor" }) {
 		switch {
@@ -121,7 +111,7 @@ func TestRollingRestartHoldsOnFailingReplacement(t *testing.T) {
 	_, addr := newBroker(t, 4, "orders")
 	bad := t.TempDir() + "/bad-deploy"
 	script := `if [ -e "$1" ]; then echo "bad deploy" >&2; exit 1; fi; exec cat`
-	s := startSwarm(t, append(fastArgs, "-nodes=2", "-bootstrap="+addr, "-topics=orders", "-codec=lines",
+	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-codec=lines",
 		"-report-interval=300ms", "-node-restart-timeout=50ms", "--", "/bin/sh", "-c", script, "sh", bad)...)
 	s.waitNodesReady(2, 0)
 	if err := os.WriteFile(bad, nil, 0o644); err != nil {
@@ -131,16 +121,10 @@ func TestRollingRestartHoldsOnFailingReplacement(t *testing.T) {
 	s.signal(syscall.SIGHUP)
 	// Two failed starts of node 0's replacement: the second one comes
 	// after the first's backoff, well past a report interval of the roll.
-	_, i := s.waitLog(20*time.Second, "node 0's replacement fails", from, func(l logLine) bool {
-		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
-	})
-	second, _ := s.waitLog(20*time.Second, "node 0's replacement fails again", i+1, func(l logLine) bool {
-		return l.msg() == "swarm.node.exited" && l.int("node") == 0 && l.str("exit") == "exit 1"
-	})
+	_, i := s.waitLog(20*time.Second, "node 0's replacement fails", from, logged("swarm.node.exited", "node", 0, "exit", "exit 1"))
+	second, _ := s.waitLog(20*time.Second, "node 0's replacement fails again", i+1, logged("swarm.node.exited", "node", 0, "exit", "exit 1"))
 	t.Logf("second failure: %v", second)
-	if stops := s.matching(func(l logLine) bool {
-		return l.msg() == "swarm.manager.stopping" && l.int("node") == 1
-	}); len(stops) > 0 {
+	if stops := s.matching(logged("swarm.manager.stopping", "node", 1)); len(stops) > 0 {
 		t.Fatalf("node 1 was stopped while node 0's replacement kept failing: %v", stops)
 	}
 }

@@ -11,17 +11,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,48 +25,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// writeConfig writes v (a JSON value, or a string taken as the file's
-// text) to a file in a temporary directory and returns its path.
-func writeConfig(t testing.TB, v any) string {
-	t.Helper()
-	var b []byte
-	switch x := v.(type) {
-	case string:
-		b = []byte(x)
-	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := filepath.Join(t.TempDir(), "routes.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // groupMembers returns the members of group as instance id -> client id
 // once the group is Stable with exactly the instance ids want; ok false
 // until then. A member without an instance id fails the test.
 func groupMembers(t *testing.T, adm *kadm.Client, group string, want []string) (map[string]string, bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	described, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, false
-	}
-	g, found := described[group]
-	if !found || g.Err != nil || g.State != "Stable" {
+	g, ok := stableGroup(t, adm, group)
+	if !ok {
 		return nil, false
 	}
 	out := map[string]string{}
 	var ids []string
 	for _, m := range g.Members {
-		if m.InstanceID == nil {
-			t.Fatalf("group %s: member %s (client %s) has no instance id", group, m.MemberID, m.ClientID)
-		}
 		out[*m.InstanceID] = m.ClientID
 		ids = append(ids, *m.InstanceID)
 	}
@@ -132,7 +98,7 @@ func assertNoCommits(t *testing.T, adm *kadm.Client, group, topic string) {
 func routesStarted(t *testing.T, s *swarmProc, groups map[int]string) map[int][]int {
 	t.Helper()
 	out := map[int][]int{}
-	for _, l := range s.matching(msgIs("route.started", -1)) {
+	for _, l := range s.matching(logged("route.started")) {
 		r := l.int("route")
 		if want, ok := groups[r]; !ok || l.str("group") != want {
 			t.Errorf("route.started for route %d of group %q; want one of %v", r, l.str("group"), groups)
@@ -148,24 +114,18 @@ func routesStarted(t *testing.T, s *swarmProc, groups map[int]string) map[int][]
 // stopClean sends TERM and expects exit 0 with every node stopped.
 func stopClean(t *testing.T, s *swarmProc, nodes int) {
 	t.Helper()
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(20 * time.Second); code != 0 {
-		t.Fatalf("exit code %d, want 0", code)
-	}
-	if got := len(s.matching(func(l logLine) bool { return l.msg() == "app.stopped" && l.role() == "node" })); got != nodes {
+	s.stopGracefully(20 * time.Second)
+	if got := len(s.matching(logged("app.stopped", "role", "node"))); got != nodes {
 		t.Errorf("%d nodes logged app.stopped, want %d", got, nodes)
 	}
 }
-
-// printedLine is one line of the print handler.
-var printedLine = regexp.MustCompile(`^(\S+) \[(\d+)\] at offset (\d+): key (\d+): v{100}$`)
 
 // Three routes in one swarm of two nodes: group ga prints topic a (built-in
 // handler), group gb sends topic b through a handler command that answers
 // to topic out, and group gc discards topic c on node 1 only. Each topic is
 // handled by its route's handler and committed by its group; each member's
 // static id is test_<node>_<route index>; node 0 never runs route 2.
-func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
+func TestEachRouteRunsItsHandlerGroupAndNodes(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 4, "a", "b", "c", "out")
 	const n = 400
@@ -182,8 +142,8 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 		},
 	})
 	start := time.Now()
-	s := startSwarm(t, append(fastArgs, "-config="+cfg)...)
-	sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+	s := startSwarm(t, swarmArgs("", "-config="+cfg)...)
+	sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 	if sup.int("nodes") != 2 || sup.int("routes") != 3 {
 		t.Errorf("supervising %d nodes and %d routes, want 2 and 3 (from the file)", sup.int("nodes"), sup.int("routes"))
 	}
@@ -195,12 +155,12 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 	parsed := 0
 	s.waitStdout(60*time.Second, "every record of topic a printed", func(lines []string) bool {
 		for _, l := range lines[parsed:] {
-			m := printedLine.FindStringSubmatch(l)
-			if m == nil || m[1] != "a" {
+			r, _, ok := printedOf(l, "a")
+			if !ok || r.value != producedValue {
 				t.Errorf("stdout line is not a printed record of topic a: %q", l)
 				continue
 			}
-			seen[m[4]] = true
+			seen[r.key] = true
 		}
 		parsed = len(lines)
 		return len(seen) == n
@@ -264,7 +224,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 			t.Errorf("handler of route 1 sees %q, want group gb and topics b", l)
 		}
 	}
-	if hs := s.matching(func(l logLine) bool { return l.msg() == "handler.started" }); len(hs) != 2 {
+	if hs := s.matching(logged("handler.started")); len(hs) != 2 {
 		t.Errorf("%d handler.started lines, want 2 (route 1 on each node)", len(hs))
 	} else {
 		for _, l := range hs {
@@ -278,7 +238,7 @@ func TestRoutesTwoGroupsAndPerNodeRouting(t *testing.T) {
 
 // The filters select exactly the expected routes, and a route that
 // survives keeps its file index in its static id.
-func TestRoutesFilters(t *testing.T) {
+func TestFiltersSelectRoutesKeepingStaticIDs(t *testing.T) {
 	// All routes on every node, so that filters alone decide.
 	file := map[string]any{
 		"nodes": 1,
@@ -324,7 +284,7 @@ func TestRoutesFilters(t *testing.T) {
 			for k, v := range file {
 				f[k] = v
 			}
-			s := startSwarm(t, append(append(fastArgs, "-config="+writeConfig(t, f)), tc.flags...)...)
+			s := startSwarm(t, swarmArgs("", append([]string{"-config=" + writeConfig(t, f)}, tc.flags...)...)...)
 			s.waitNodesReady(1, 0)
 			adm := newAdmin(t, addr)
 			for topic, group := range tc.consumed {
@@ -355,14 +315,14 @@ func TestRoutesFilters(t *testing.T) {
 		_, addr := newBroker(t, 2, "a", "b")
 		produce(t, addr, "a", 50)
 		produce(t, addr, "b", 50)
-		s := startSwarm(t, append(fastArgs, "-nodes=1", "-bootstrap="+addr, "-topics=a,b", "-group=gf",
+		s := startSwarm(t, swarmArgs(addr, "-nodes=1", "-topics=a,b", "-group=gf",
 			"-handler=discard", "-include-consumer-groups=gf", "-exclude-topics=b")...)
 		s.waitNodesReady(1, 0)
 		adm := newAdmin(t, addr)
 		waitCommittedToEnd(t, adm, "gf", "a", 30*time.Second)
 		waitMembers(t, adm, "gf", "test_0_0")
 		assertNoCommits(t, adm, "gf", "b")
-		if l := s.matching(msgIs("route.started", 0)); len(l) != 1 || fmt.Sprint(l[0]["topics"]) != "[a]" {
+		if l := s.matching(logged("route.started", "node", 0)); len(l) != 1 || fmt.Sprint(l[0]["topics"]) != "[a]" {
 			t.Errorf("route.started lines %v, want one with topics [a]", l)
 		}
 		stopClean(t, s, 1)
@@ -535,10 +495,7 @@ func TestRoutesValidation(t *testing.T) {
 			}
 			r := runCLI(t, tc.env, append(args, tc.flags...)...)
 			t.Log(tc.doc)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s to reject", r.elapsed)
 			}
@@ -563,10 +520,7 @@ func TestRoutesValidation(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := runCLI(t, nil, append([]string{"-bootstrap=" + addr, "-nodes=1", "-config=" + writeConfig(t, tc.file)}, tc.flags...)...)
-				if r.code != exitUsage {
-					t.Errorf("exit code %d, want %d", r.code, exitUsage)
-				}
-				assertOneErrorLine(t, r, tc.want...)
+				assertExitLine(t, r, exitUsage, tc.want...)
 			})
 		}
 	})

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,24 +56,13 @@ func fullPipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
-// freeAddr is a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // startWithStderr runs the binary with stderr as given and stdout discarded,
 // in its own process group that cleanup kills whole. exited closes when it
 // has been waited for (then cmd.ProcessState holds its exit).
 func startWithStderr(t *testing.T, stderr *os.File, args ...string) (cmd *exec.Cmd, exited <-chan struct{}) {
 	t.Helper()
-	cmd = exec.Command(swarmBin, append([]string{"-log-format=json", "-instance-id=test"}, args...)...)
+	argv := swarmArgv(args...)
+	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -160,7 +148,7 @@ func TestUnreadStderrKeepsSupervising(t *testing.T) {
 	r, w := fullPipe(t)
 	httpAddr := freeAddr(t)
 	base := "http://" + httpAddr
-	cmd, exited := startWithStderr(t, w, swarmArgs(addr, "-nodes=2", "-http="+httpAddr)...)
+	cmd, exited := startWithStderr(t, w, swarmArgs(addr, "-nodes=2", "-handler=discard", "-http="+httpAddr)...)
 	sup := cmd.Process.Pid
 
 	nodes := waitAllReported(t, base, 2, 20*time.Second)
@@ -247,7 +235,7 @@ func TestUnreadStderrTERMStillStops(t *testing.T) {
 	_, addr := newBroker(t, 2, "orders")
 	_, w := fullPipe(t)
 	httpAddr := freeAddr(t)
-	cmd, exited := startWithStderr(t, w, swarmArgs(addr, "-nodes=1", "-http="+httpAddr)...)
+	cmd, exited := startWithStderr(t, w, swarmArgs(addr, "-nodes=1", "-handler=discard", "-http="+httpAddr)...)
 	waitAllReported(t, "http://"+httpAddr, 1, 20*time.Second)
 	termAt := time.Now()
 	sendSig(t, cmd.Process.Pid, syscall.SIGTERM)

@@ -250,16 +250,14 @@ func startSwarmSide(b *testing.B, addr, topic, group string) *feltSide {
 			if err := syscall.Kill(pids[member], syscall.SIGKILL); err != nil {
 				return err
 			}
-			l, _ := s.waitLog(10*time.Second, "replacement", from, func(l logLine) bool {
-				return l.msg() == "swarm.node.after_fork" && l.role() == "node" && l.int("node") == member
-			})
+			l, _ := s.waitLog(10*time.Second, "replacement", from, logged("swarm.node.after_fork", "role", "node", "node", member))
 			pids[member] = l.int("pid")
 			return nil
 		},
 		roll: func() []rollStep {
 			from, hup := s.logCount(), time.Now()
 			s.signal(syscall.SIGHUP)
-			s.waitLog(5*time.Minute, "roll done", from, func(l logLine) bool { return l.msg() == "swarm.manager.rolling_restart_done" })
+			s.waitLog(5*time.Minute, "roll done", from, logged("swarm.manager.rolling_restart_done"))
 			var stops []rollStep
 			for _, l := range s.matching(func(l logLine) bool { return recvTime(l).After(hup) }) {
 				if l.msg() == "swarm.manager.stopping" && l.str("reason") == "rolling restart" {
@@ -318,11 +316,12 @@ func (p *feltProc) wait(b *testing.B, timeout time.Duration) int {
 	}
 }
 
-// startSwarmProc starts a swarm with default flags but JSON logs.
+// startSwarmProc starts a swarm with default flags but the harness's JSON
+// logs and instance id prefix (swarmArgv).
 func startSwarmProc(b *testing.B, addr, topic, group string) *feltProc {
 	flow := newFlowClock()
-	sw := startTapped(b, nil, []string{swarmBin, "-log-format=json", "-nodes=" + strconv.Itoa(feltMembers),
-		"-bootstrap=" + addr, "-topics=" + topic, "-group=" + group}, flow.add)
+	sw := startTapped(b, nil, swarmArgv("-nodes="+strconv.Itoa(feltMembers),
+		"-bootstrap="+addr, "-topics="+topic, "-group="+group), flow.add)
 	return &feltProc{pid: sw.cmd.Process.Pid, started: time.Now(), flow: flow, sw: sw, close: sw.stop}
 }
 

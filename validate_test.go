@@ -7,138 +7,14 @@ package main
 // names what was wrong, before anything is logged or spawned.
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// cliResult is one finished run of the binary.
-type cliResult struct {
-	code    int
-	stdout  string
-	stderr  string
-	elapsed time.Duration
-	left    []int // live processes of its process group after it exited
-}
-
-// swarmFreeEnv is the test's environment without any SWARM_* variable, so
-// a stray setting in the shell that runs the tests cannot change a case.
-func swarmFreeEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SWARM_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// maxErrorLineBytes is the longest error line a user may be shown,
-// "swarm: " and the usage hint included: whatever the input, a few hundred
-// bytes.
-const maxErrorLineBytes = 512
-
-// assertOneErrorLine checks stderr is exactly one short "swarm: ..." line
-// naming every want, that nothing was logged or printed and nothing is
-// left.
-func assertOneErrorLine(t *testing.T, r cliResult, want ...string) {
-	t.Helper()
-	if len(r.stderr) > maxErrorLineBytes {
-		// Shown clipped: the point is that it is too long.
-		t.Errorf("stderr is %d bytes, want at most %d: %.300q...", len(r.stderr), maxErrorLineBytes, r.stderr)
-	}
-	if r.stdout != "" {
-		t.Errorf("stdout not empty: %q", r.stdout)
-	}
-	if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("stderr is not exactly one line: %q", r.stderr)
-	}
-	line := strings.TrimSuffix(r.stderr, "\n")
-	if !strings.HasPrefix(line, "swarm: ") {
-		t.Errorf("stderr line does not start with %q: %q", "swarm: ", line)
-	}
-	for _, w := range want {
-		if !strings.Contains(line, w) {
-			t.Errorf("stderr line does not name %q: %q", w, line)
-		}
-	}
-	var l logLine
-	if json.Unmarshal([]byte(line), &l) == nil || strings.Contains(line, "msg=") || strings.Contains(line, "level=") {
-		t.Errorf("stderr holds a log line, so the swarm got as far as logging: %q", line)
-	}
-	if len(r.left) > 0 {
-		t.Errorf("processes left in its group after exit: %v", r.left)
-	}
-}
-
-// runCLI runs the binary to completion in a process group of its own, with
-// stdout and stderr in files (so a leftover child holding them cannot block
-// the wait), and reports what is left of the group once it has exited.
-func runCLI(t *testing.T, env []string, args ...string) cliResult {
-	t.Helper()
-	return runCLIStdin(t, nil, env, args...)
-}
-
-// runCLIStdin is runCLI with stdin read from in (a pipe); nil: /dev/null.
-func runCLIStdin(t *testing.T, in io.Reader, env []string, args ...string) cliResult {
-	t.Helper()
-	dir := t.TempDir()
-	outF, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outF.Close()
-	errF, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errF.Close()
-
-	cmd := exec.Command(swarmBin, args...)
-	cmd.Env = append(swarmFreeEnv(), env...)
-	if raceEnabled {
-		// A -race binary sleeps 1 s on every exit 0 to let reports out; the
-		// cases here have nothing to report and there are many of them.
-		cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, outF, errF
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start swarm: %v", err)
-	}
-	pgid := cmd.Process.Pid
-	// Only ever needed when the test fails: whatever the case spawned goes.
-	t.Cleanup(func() {
-		if len(groupPids(pgid)) > 0 {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			waitFor(t, 5*time.Second, "process group to be gone", func() bool { return len(groupPids(pgid)) == 0 })
-		}
-	})
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
-		t.Fatalf("swarm %q did not exit within 10s", args)
-	}
-	r := cliResult{code: cmd.ProcessState.ExitCode(), elapsed: time.Since(start), left: groupPids(pgid)}
-	// Read after the group check: nothing can still be writing.
-	b, _ := os.ReadFile(outF.Name())
-	r.stdout = string(b)
-	b, _ = os.ReadFile(errF.Name())
-	r.stderr = string(b)
-	return r
-}
 
 func TestValidationErrors(t *testing.T) {
 	// ok is a valid base: every case breaks exactly one thing in it.
@@ -271,10 +147,7 @@ func TestValidationErrors(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, tc.args...)
 			t.Logf("%s: args %q env %q -> exit %d in %s, stderr %q", tc.doc, tc.args, tc.env, r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			// Validation needs no network and no child: it is over at once.
 			if r.elapsed > 5*time.Second {
 				t.Errorf("took %s to reject invalid usage", r.elapsed)
@@ -322,33 +195,27 @@ func TestFlagWinsOverEnv(t *testing.T) {
 
 	t.Run("flag-over-invalid-env", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=0"},
-			append(fastArgs, "-nodes=1", "-bootstrap="+addr, "-topics=orders", "-group=gflag")...)
-		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+			swarmArgs(addr, "-nodes=1", "-group=gflag")...)
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 		if got := sup.int("nodes"); got != 1 {
 			t.Fatalf("supervising %d nodes, want 1 (from -nodes=1, not SWARM_NODES=0)", got)
 		}
 		s.waitNodesReady(1, 0)
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
-		if forks := s.matching(afterFork(-1)); len(forks) != 1 {
+		s.stopGracefully(20 * time.Second)
+		if forks := s.matching(logged("swarm.manager.after_fork")); len(forks) != 1 {
 			t.Errorf("%d nodes forked, want 1", len(forks))
 		}
 	})
 
 	t.Run("env-when-no-flag", func(t *testing.T) {
 		s := startSwarmEnv(t, []string{"SWARM_NODES=2", "SWARM_TOPICS=orders", "SWARM_BOOTSTRAP=" + addr, "SWARM_GROUP=genv"},
-			fastArgs...)
-		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, msgIs("app.supervising", -1))
+			swarmArgs("")...)
+		sup, _ := s.waitLog(10*time.Second, "app.supervising", 0, logged("app.supervising"))
 		if got, group := sup.int("nodes"), sup.str("group"); got != 2 || group != "genv" {
 			t.Fatalf("supervising %d nodes of group %q, want 2 of genv (from the environment)", got, group)
 		}
 		s.waitNodesReady(2, 0)
-		s.signal(syscall.SIGTERM)
-		if code := s.waitExit(20 * time.Second); code != 0 {
-			t.Fatalf("exit code %d, want 0", code)
-		}
+		s.stopGracefully(20 * time.Second)
 	})
 }
 
@@ -418,10 +285,7 @@ func TestInputFilesBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, nil, tc.args...)
 			t.Logf("exit %d in %s: %.300q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 			// Nothing is read past the cap, so this is milliseconds; the
 			// margin is for a loaded machine and a -race binary.
 			if r.elapsed > 2*time.Second {
@@ -439,18 +303,12 @@ func TestConfigFromPipe(t *testing.T) {
 		// "nodes": 0 is refused: proof the pipe's content was read.
 		in := strings.NewReader(`{"nodes": 0, "routes": [{"group": "g", "topics": ["a"]}]}`)
 		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", `"nodes"`, "got 0")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", `"nodes"`, "got 0")
 	})
 	t.Run("oversized", func(t *testing.T) {
 		in := strings.NewReader(`{"routes": [` + strings.Repeat(" ", 2<<20) + `]}`)
 		r := runCLIStdin(t, in, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", "more than the 1 MiB")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", "more than the 1 MiB")
 	})
 	t.Run("never-closed", func(t *testing.T) {
 		// An *os.File, so the child gets the pipe itself and Wait does
@@ -462,10 +320,7 @@ func TestConfigFromPipe(t *testing.T) {
 		defer pw.Close()
 		defer pr.Close()
 		r := runCLIStdin(t, pr, nil, "-bootstrap=127.0.0.1:9092", "-config=/dev/stdin")
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-config /dev/stdin", "not closed within")
+		assertExitLine(t, r, exitUsage, "-config /dev/stdin", "not closed within")
 	})
 }
 
@@ -516,19 +371,13 @@ func TestErrorLinesShort(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, tc.env, tc.args...)
 			t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-			if r.code != exitUsage {
-				t.Errorf("exit code %d, want %d", r.code, exitUsage)
-			}
-			assertOneErrorLine(t, r, tc.want...)
+			assertExitLine(t, r, exitUsage, tc.want...)
 		})
 	}
 	t.Run("preflight-missing-topics", func(t *testing.T) {
 		_, addr := newBroker(t, 1, "orders")
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders,"+strings.Join(topics, ","))
 		t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
-		if r.code != exitUsage {
-			t.Errorf("exit code %d, want %d", r.code, exitUsage)
-		}
-		assertOneErrorLine(t, r, "-topics: t00000,t00001,", "and 9995 more", "not found")
+		assertExitLine(t, r, exitUsage, "-topics: t00000,t00001,", "and 9995 more", "not found")
 	})
 }
