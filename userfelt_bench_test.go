@@ -7,7 +7,7 @@ package main
 // consumers (Debian's python3-confluent-kafka, testdata/peer/consumer.py)
 // under Debian's supervisord. Both sides get default settings (the peer:
 // static membership, librdkafka's defaults), 2 000 records/s over 8
-// partitions, 4 members, and are read with the same clock (flow_test.go).
+// partitions, 4 members, and are read with the same clock (harness_flow_test.go).
 //
 //   - crash gap: SIGKILL of one member -> the longest any partition then
 //     stands still (the killed member's partitions: until any process
