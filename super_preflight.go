@@ -18,6 +18,23 @@ import (
 // operator gets one line and an exit code. The client is closed at once, so
 // the supervisor holds no Kafka connection while it supervises.
 func preflight(ctx context.Context, cfg *config) error {
+	known, err := listRouteTopics(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkConsumedTopics(cfg, known); err != nil {
+		return err
+	}
+	return checkProducedTopics(cfg, known)
+}
+
+// topicsKnown is what the brokers said of the topics the routes name.
+type topicsKnown kadm.TopicDetails
+
+// listRouteTopics asks for every selected route's topics, and the topics
+// its handler produces to, within -connect-timeout. Routes the filters hid
+// are not asked for: they will not run.
+func listRouteTopics(ctx context.Context, cfg *config) (topicsKnown, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout)
 	defer cancel()
 	// Rejected credentials end the wait at once: retrying cannot help.
@@ -26,11 +43,9 @@ func preflight(ctx context.Context, cfg *config) error {
 		cfg.auth.kgoOpts()...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return fmt.Errorf("create kafka client: %w", err)
+		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
 	defer cl.Close()
-	// Every selected route's topics, and the topics its handler produces
-	// to. Routes the filters hid are not checked: they will not run.
 	var ask []string
 	for _, r := range cfg.routes {
 		ask = append(append(ask, r.Topics...), r.handlerTopics()...)
@@ -38,27 +53,35 @@ func preflight(ctx context.Context, cfg *config) error {
 	details, err := kadm.NewClient(cl).ListTopics(ctx, ask...)
 	if err != nil {
 		if aerr := auth.failed(err); aerr != nil {
-			return aerr
+			return nil, aerr
 		}
-		return fmt.Errorf("reach brokers %s within -connect-timeout %s: %w", clipList(cfg.bootstrap, ","), cfg.connectTimeout, err)
+		return nil, fmt.Errorf("reach brokers %s within -connect-timeout %s: %w", clipList(cfg.bootstrap, ","), cfg.connectTimeout, err)
 	}
-	exists := func(t string) (bool, error) {
-		d, ok := details[t]
-		switch {
-		case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
-			return false, nil
-		case d.Err != nil:
-			return false, fmt.Errorf("describe topic %s: %w", clipped(t), d.Err)
-		}
-		return true, nil
+	return topicsKnown(details), nil
+}
+
+// exists says whether topic t exists; an error is one the brokers gave
+// about it other than "unknown".
+func (k topicsKnown) exists(t string) (bool, error) {
+	d, ok := k[t]
+	switch {
+	case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+		return false, nil
+	case d.Err != nil:
+		return false, fmt.Errorf("describe topic %s: %w", clipped(t), d.Err)
 	}
-	// Lists are clipped (clip.go): ten thousand missing topics are five
-	// names and "and 9995 more", not a line of 58 KB.
-	brokers := clipList(cfg.bootstrap, ",")
+	return true, nil
+}
+
+// checkConsumedTopics fails when a route consumes a topic that does not
+// exist: a configuration error, exit 2 like a bad flag. Every missing topic
+// is named, in a clipped list (clip.go): ten thousand missing topics are
+// five names and "and 9995 more", not a line of 58 KB.
+func checkConsumedTopics(cfg *config, known topicsKnown) error {
 	var missing []string
 	for _, r := range cfg.routes {
 		for _, t := range r.Topics {
-			ok, err := exists(t)
+			ok, err := known.exists(t)
 			if err != nil {
 				return err
 			}
@@ -72,26 +95,29 @@ func preflight(ctx context.Context, cfg *config) error {
 			}
 		}
 	}
-	if len(missing) > 0 {
-		// A wrong topic name is a configuration error: exit 2, like a bad flag.
-		if cfg.flagRouted() {
-			return usagef("-topics: %s not found on %s", clipList(missing, ","), brokers)
-		}
-		return cfg.configErrorf("topics not found on %s: %s", brokers, joinSome(missing, len(missing), ", "))
+	if len(missing) == 0 {
+		return nil
 	}
-	// The handler's topics must exist too: a node producing to a missing
-	// one would hold its batch until the produce times out, then fail and
-	// restart forever.
+	brokers := clipList(cfg.bootstrap, ",")
+	if cfg.flagRouted() {
+		return usagef("-topics: %s not found on %s", clipList(missing, ","), brokers)
+	}
+	return cfg.configErrorf("topics not found on %s: %s", brokers, joinSome(missing, len(missing), ", "))
+}
+
+// checkProducedTopics fails when a handler's output or dead-letter topic
+// does not exist: a node producing to it would hold its batch until the
+// produce times out, then fail and restart forever.
+func checkProducedTopics(cfg *config, known topicsKnown) error {
 	for _, r := range cfg.routes {
 		for _, t := range r.producedTopics() {
-			ok, err := exists(t.topic)
+			ok, err := known.exists(t.topic)
 			if err != nil {
 				return err
 			}
-			if ok {
-				continue
+			if !ok {
+				return cfg.routeError(&r, fieldErrorf(t.field, "%s not found on %s", clipped(t.topic), clipList(cfg.bootstrap, ",")))
 			}
-			return cfg.routeError(&r, fieldErrorf(t.field, "%s not found on %s", clipped(t.topic), brokers))
 		}
 	}
 	return nil
