@@ -220,12 +220,6 @@ func fillDemo(ctx context.Context, cl *kgo.Client, n int) error {
 	return ctx.Err()
 }
 
-// topicPartition names one partition.
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
 // rateSample is the consumed count at one moment, for records/s.
 type rateSample struct {
 	at       time.Time

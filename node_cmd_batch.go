@@ -50,40 +50,47 @@ func (o *outlet) output(r *kgo.Record) *kgo.Record {
 
 // pipeBatch is one handle call as the writer and reader see it.
 type pipeBatch struct {
-	recs     []*kgo.Record
+	d        *delivery
+	recs     []*kgo.Record // d.recs
 	out      *outlet
+	pol      *failurePolicy
 	answered chan struct{} // closed when every record is complete
 
 	mu        sync.Mutex
 	res       []recResult
 	remaining int
-	stopAt    int  // first failed record with nowhere to go: nothing from it on is produced
-	sealed    bool // handle stopped waiting (CMD failed): late answers are dropped
-	produced  int
-	wg        sync.WaitGroup // produce acknowledgements outstanding
-	acked     []error        // per record: its produce result, written by the promise; nil when the route produces nothing
+	// stops is, per partition, the first record to retry: nothing of that
+	// partition from it on is produced (it all comes again). nil until a
+	// record is to be retried.
+	stops    map[topicPartition]int
+	sealed   bool // handle stopped waiting (CMD failed): late answers are dropped
+	produced int
+	wg       sync.WaitGroup // produce acknowledgements outstanding
+	acked    []error        // per record: its produce result, written by the promise; nil when the route produces nothing
 }
 
 // recResult is what became of one record of a batch.
 type recResult struct {
-	complete bool // answered, or refused by the codec
-	failed   bool
+	complete bool    // answered, or refused by the codec
+	failed   bool    // the handler failed it
+	fate     outcome // for a failed record: the policy's decision
 	reason   string
 }
 
-// newPipeBatch is recs on their way through CMD, with room for their
-// acknowledgements when the route produces at all.
-func newPipeBatch(recs []*kgo.Record, out *outlet) *pipeBatch {
+// newPipeBatch is d's records on their way through CMD, with room for
+// their acknowledgements when the route produces at all.
+func newPipeBatch(d *delivery, out *outlet, pol *failurePolicy) *pipeBatch {
 	b := &pipeBatch{
-		recs:      recs,
+		d:         d,
+		recs:      d.recs,
 		out:       out,
+		pol:       pol,
 		answered:  make(chan struct{}),
-		res:       make([]recResult, len(recs)),
-		remaining: len(recs),
-		stopAt:    len(recs),
+		res:       make([]recResult, len(d.recs)),
+		remaining: len(d.recs),
 	}
 	if out.outputTopic != "" || out.deadLetter != "" {
-		b.acked = make([]error, len(recs))
+		b.acked = make([]error, len(d.recs))
 	}
 	return b
 }
@@ -104,14 +111,31 @@ func (b *pipeBatch) complete(i int, r recResult) {
 
 // completeLocked records the result of record i under b.mu and reports
 // whether it was the last one outstanding (the caller closes answered).
-// Without a dead-letter topic a failed record stops the batch there.
+// A failed record gets the policy's decision; one to retry stops its
+// partition there.
 func (b *pipeBatch) completeLocked(i int, r recResult) bool {
-	b.res[i] = r
-	if r.failed && b.out.deadLetter == "" && i < b.stopAt {
-		b.stopAt = i
+	if r.failed {
+		r.fate = b.pol.decide(b.d.attempt(i))
+		if r.fate == retrying && !b.stoppedLocked(i) {
+			if b.stops == nil {
+				b.stops = map[topicPartition]int{}
+			}
+			b.stops[partitionOf(b.recs[i])] = i
+		}
 	}
+	b.res[i] = r
 	b.remaining--
 	return b.remaining == 0
+}
+
+// stoppedLocked says whether record i comes after a record of its
+// partition that is to be retried.
+func (b *pipeBatch) stoppedLocked(i int) bool {
+	if b.stops == nil {
+		return false
+	}
+	at, ok := b.stops[partitionOf(b.recs[i])]
+	return ok && i > at
 }
 
 // answer applies CMD's answer to record i, unless handle stopped waiting,
@@ -124,7 +148,7 @@ func (b *pipeBatch) answer(i int, a answer) {
 		b.mu.Unlock()
 		return
 	}
-	if a.out != nil && i < b.stopAt {
+	if a.out != nil && !a.failed && !b.stoppedLocked(i) {
 		if out = b.out.output(a.out); out != nil {
 			b.expectAck()
 		}
@@ -160,62 +184,81 @@ func (b *pipeBatch) produce(i int, r *kgo.Record) {
 	b.out.prod.Produce(context.Background(), r, func(_ *kgo.Record, err error) { b.acked[i] = err; b.wg.Done() })
 }
 
-// settle is the sealed batch's outcome: how many records, in order, are
-// done (answered, and with their output or dead-letter record acknowledged
-// by the broker), and why the rest are not. cmdErr is CMD's failure, the
-// reason for records never answered.
-func (b *pipeBatch) settle(cmdErr error) (int, error) {
-	limit, stopErr := b.deadLetters(cmdErr)
+// settle is the sealed batch's outcome, written into its delivery: a
+// record is handled once answered with its output acknowledged, dead-
+// lettered once its dead letter is acknowledged, skipped, to be retried,
+// or pending (after a record of its partition to retry, never answered,
+// or not acknowledged). cmdErr is CMD's failure, the reason for records
+// never answered; the error is that or a refused produce.
+func (b *pipeBatch) settle(cmdErr error) error {
+	err := b.judge(cmdErr)
 	if b.produced > 0 {
 		// Flush sends what lingers at once: nothing else is waiting to join
 		// these produce requests, and the batch is not done until acked.
 		_ = b.out.prod.Flush(context.Background())
 	}
 	b.wg.Wait()
-	if i, err := b.ackErr(limit); err != nil {
-		return i, err
+	if aerr := b.ackErrs(); aerr != nil {
+		return aerr
 	}
-	return limit, stopErr
+	return err
 }
 
-// deadLetters produces the failed records of the sealed batch to the
-// dead-letter topic, up to the first record that is not done: one never
-// answered, or one failed with no dead-letter topic.
-func (b *pipeBatch) deadLetters(cmdErr error) (limit int, stopErr error) {
+// judge sets every record's outcome from its result and produces the dead
+// letters. Sealed, so the reader is done with b: no lock needed.
+func (b *pipeBatch) judge(cmdErr error) error {
+	var err error
 	for i, r := range b.res {
-		if !r.complete {
-			return i, cmdErr
+		switch {
+		case !r.complete:
+			err = cmdErr // pending
+		case b.stoppedLocked(i):
+			// pending: comes again after the record to retry
+		case !r.failed:
+			b.d.outcomes[i] = handled
+		default:
+			b.failed(i, r)
 		}
-		if !r.failed {
+	}
+	return err
+}
+
+// failed applies the policy's decision on failed record i.
+func (b *pipeBatch) failed(i int, r recResult) {
+	rec, attempt := b.recs[i], b.d.attempt(i)
+	b.d.fail(i, r.fate, r.reason)
+	switch r.fate {
+	case deadLettered:
+		dl := b.out.deadLetter
+		b.out.log.Warn("handler.dead_letter", "topic", rec.Topic, "partition", rec.Partition,
+			"offset", rec.Offset, "attempts", attempt, "err", r.reason, "dead_letter_topic", dl)
+		b.expectAck()
+		b.produce(i, deadLetterRecord(rec, dl, b.out.group, r.reason, attempt))
+	case skipped:
+		b.out.log.Warn("record.skipped", "topic", rec.Topic, "partition", rec.Partition,
+			"offset", rec.Offset, "attempts", attempt, "err", r.reason)
+	}
+}
+
+// ackErrs makes pending every record whose produce the broker refused, and
+// returns the first refusal: the node stops, and those records come again.
+func (b *pipeBatch) ackErrs() error {
+	var first error
+	for i := 0; i < len(b.recs) && b.acked != nil; i++ {
+		err := b.acked[i]
+		if err == nil {
 			continue
 		}
-		rec, dl := b.recs[i], b.out.deadLetter
-		if dl == "" {
-			return i, fmt.Errorf("handler failed record %s and there is no -dead-letter-topic, so the node stops here: %s",
-				recordName(rec), r.reason)
+		what, topic := "output", b.out.outputTopic
+		if b.res[i].failed {
+			what, topic = "dead letter", b.out.deadLetter
 		}
-		b.out.log.Warn("handler.dead_letter", "topic", rec.Topic, "partition", rec.Partition,
-			"offset", rec.Offset, "err", r.reason, "dead_letter_topic", dl)
-		// Sealed, so the reader is done with b: no lock needed.
-		b.expectAck()
-		b.produce(i, deadLetterRecord(rec, dl, b.out.group, r.reason))
-	}
-	return len(b.recs), nil
-}
-
-// ackErr is the first of the records before limit whose produce the broker
-// refused: it and everything after are not done.
-func (b *pipeBatch) ackErr(limit int) (int, error) {
-	for i := 0; i < limit && b.acked != nil; i++ {
-		if err := b.acked[i]; err != nil {
-			what, topic := "output", b.out.outputTopic
-			if b.res[i].failed {
-				what, topic = "dead letter", b.out.deadLetter
-			}
-			return i, fmt.Errorf("produce %s of record %s to %s: %w", what, recordName(b.recs[i]), topic, err)
+		b.d.outcomes[i] = pending
+		if first == nil {
+			first = fmt.Errorf("produce %s of record %s to %s: %w", what, recordName(b.recs[i]), topic, err)
 		}
 	}
-	return limit, nil
+	return first
 }
 
 // recordName names a record in errors and logs.
@@ -230,12 +273,16 @@ const (
 	hdrOriginalOffset    = "original_offset"
 	hdrOriginalGroup     = "original_consumer_group"
 	hdrError             = "swarm_error"
+	hdrAttempts          = "swarm_attempts"
 )
 
 // deadLetterRecord is r as it goes to the dead-letter topic: its key, value
-// and headers, plus headers naming where it came from and why it failed.
-func deadLetterRecord(r *kgo.Record, topic, group, reason string) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+// and headers, plus headers naming where it came from, why it failed and
+// after how many attempts. Its partition is r's: the route's partitioner
+// puts it on that partition modulo the dead-letter topic's count, so the
+// dead letters of one source partition keep their order.
+func deadLetterRecord(r *kgo.Record, topic, group, reason string, attempts int) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
 	hs = append(hs, r.Headers...)
 	hs = append(hs,
 		kgo.RecordHeader{Key: hdrOriginalTopic, Value: []byte(r.Topic)},
@@ -243,6 +290,7 @@ func deadLetterRecord(r *kgo.Record, topic, group, reason string) *kgo.Record {
 		kgo.RecordHeader{Key: hdrOriginalOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		kgo.RecordHeader{Key: hdrOriginalGroup, Value: []byte(group)},
 		kgo.RecordHeader{Key: hdrError, Value: []byte(reason)},
+		kgo.RecordHeader{Key: hdrAttempts, Value: []byte(strconv.Itoa(attempts))},
 	)
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hs}
+	return &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: hs}
 }

@@ -23,9 +23,10 @@ import (
 
 // codec frames records for a handler command and parses its answers.
 type codec interface {
-	// encode appends the frame of r, newline included, to dst. An error
-	// means r cannot be framed: it counts as failed and is never sent.
-	encode(dst []byte, r *kgo.Record) ([]byte, error)
+	// encode appends the frame of r, on the given attempt (1 for a first
+	// delivery), newline included, to dst. An error means r cannot be
+	// framed: it counts as failed and is never sent.
+	encode(dst []byte, r *kgo.Record, attempt int) ([]byte, error)
 	// decode parses one answer line (without its newline). An error means
 	// the line is garbage: the protocol is broken and the node must stop.
 	decode(line []byte) (answer, error)
@@ -58,7 +59,7 @@ var errUnframeable = errors.New("value contains a newline, which -codec lines ca
 type linesCodec struct{}
 
 // encode appends the value and "\n", or refuses a value holding "\n".
-func (linesCodec) encode(dst []byte, r *kgo.Record) ([]byte, error) {
+func (linesCodec) encode(dst []byte, r *kgo.Record, _ int) ([]byte, error) {
 	if bytes.IndexByte(r.Value, '\n') >= 0 {
 		return dst, errUnframeable
 	}
@@ -101,12 +102,13 @@ type jsonCodec struct {
 // JSON string without loss, so it travels base64-encoded in key_b64 /
 // value_b64 and the plain field is left out.
 //
-//	{"topic":"orders","partition":3,"offset":42,"timestamp":"2024-05-01T10:00:00.123Z",
+//	{"topic":"orders","partition":3,"offset":42,"attempt":1,"timestamp":"2024-05-01T10:00:00.123Z",
 //	 "key":"k1","value":"hello","headers":[{"key":"trace","value":"abc"}]}
 type jsonFrame struct {
 	Topic     string       `json:"topic"`
 	Partition int32        `json:"partition"`
 	Offset    int64        `json:"offset"`
+	Attempt   int          `json:"attempt"` // 1 on first delivery, one more per retry (node_retry.go)
 	Timestamp string       `json:"timestamp"`
 	Key       *string      `json:"key,omitempty"`
 	KeyB64    *string      `json:"key_b64,omitempty"`
@@ -125,7 +127,7 @@ type jsonHeader struct {
 }
 
 // encode appends r as one line of JSON, laid out as jsonFrame documents.
-func (c *jsonCodec) encode(dst []byte, r *kgo.Record) ([]byte, error) {
+func (c *jsonCodec) encode(dst []byte, r *kgo.Record, attempt int) ([]byte, error) {
 	if c.head == nil || r.Partition != c.lastPartition || r.Topic != c.lastTopic {
 		c.lastTopic, c.lastPartition = r.Topic, r.Partition
 		c.head = append(c.head[:0], `{"topic":`...)
@@ -136,6 +138,8 @@ func (c *jsonCodec) encode(dst []byte, r *kgo.Record) ([]byte, error) {
 	}
 	dst = append(dst, c.head...)
 	dst = strconv.AppendInt(dst, r.Offset, 10)
+	dst = append(dst, `,"attempt":`...)
+	dst = strconv.AppendInt(dst, int64(attempt), 10)
 	dst = append(dst, `,"timestamp":"`...)
 	if c.lastTSText == nil || !r.Timestamp.Equal(c.lastTS) {
 		c.lastTS = r.Timestamp

@@ -58,7 +58,7 @@ func TestJSONCodecFrames(t *testing.T) {
 		t.Run(tc.doc, func(t *testing.T) {
 			r := *tc.rec
 			r.Topic, r.Partition, r.Offset, r.Timestamp = "orders\"x", 7, 1<<40, ts
-			line, err := (&jsonCodec{}).encode([]byte("prefix"), &r)
+			line, err := (&jsonCodec{}).encode([]byte("prefix"), &r, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestJSONCodecEchoRoundTrip(t *testing.T) {
 		}{"random bytes", &kgo.Record{Key: v[:len(v)/2], Value: v, Headers: []kgo.RecordHeader{{Key: string(v[len(v)/3:]), Value: v[:len(v)/3]}}}})
 	}
 	for _, tc := range cases {
-		line, err := (&jsonCodec{}).encode(nil, tc.rec)
+		line, err := (&jsonCodec{}).encode(nil, tc.rec, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +276,7 @@ func TestLinesCodec(t *testing.T) {
 		{"newline cannot be framed", []byte("a\nb"), "", true},
 		{"trailing newline cannot be framed", []byte("a\n"), "", true},
 	} {
-		got, err := linesCodec{}.encode(nil, &kgo.Record{Value: tc.value})
+		got, err := linesCodec{}.encode(nil, &kgo.Record{Value: tc.value}, 1)
 		if tc.bad {
 			if !errors.Is(err, errUnframeable) || len(got) != 0 {
 				t.Errorf("%s: encode = %q, %v; want nothing and errUnframeable", tc.doc, got, err)
@@ -313,8 +313,8 @@ func TestJSONCodecCachedParts(t *testing.T) {
 		ts    time.Time
 	}{{"a", 0, ts}, {"a", 0, ts}, {"a", 1, ts}, {"b", 1, ts}, {"b", 1, ts.Add(time.Millisecond)}, {"a", 0, ts}, {"a\"", 0, ts}} {
 		r := &kgo.Record{Topic: p.topic, Partition: p.part, Offset: int64(i), Timestamp: p.ts, Value: []byte("v")}
-		got, _ := c.encode(nil, r)
-		want, _ := (&jsonCodec{}).encode(nil, r)
+		got, _ := c.encode(nil, r, 1)
+		want, _ := (&jsonCodec{}).encode(nil, r, 1)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("record %d: %s, want %s", i, got, want)
 		}
@@ -351,6 +351,6 @@ func BenchmarkJSONEncode(b *testing.B) {
 	var buf []byte
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf, _ = c.encode(buf[:0], r)
+		buf, _ = c.encode(buf[:0], r, 1)
 	}
 }

@@ -27,8 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
@@ -48,15 +46,17 @@ const (
 type cmdHandler struct {
 	*cmdProcess
 	out     outlet
+	pol     failurePolicy // what a failed record's fate is (node_retry.go)
 	win     *answerWindow
 	batches chan *pipeBatch // handle -> writer
 }
 
 // newCmdHandler starts feeding route r's running CMD p, producing its
 // outputs and dead letters with prod.
-func newCmdHandler(p *cmdProcess, r *route, prod producer) *cmdHandler {
+func newCmdHandler(p *cmdProcess, r *route, prod producer, pol failurePolicy) *cmdHandler {
 	h := &cmdHandler{
 		cmdProcess: p,
+		pol:        pol,
 		out: outlet{prod: prod, outputTopic: r.OutputTopic, deadLetter: r.DeadLetterTopic,
 			group: r.Group, log: p.log},
 		win:     newAnswerWindow(),
@@ -67,18 +67,17 @@ func newCmdHandler(p *cmdProcess, r *route, prod producer) *cmdHandler {
 	return h
 }
 
-// handle sends the batch through CMD. It returns how many records, in
-// order, are done: answered, and with their output or dead-letter record
-// acknowledged by the broker.
-func (h *cmdHandler) handle(recs []*kgo.Record) (int, error) {
-	if len(recs) == 0 {
-		return 0, nil
+// handle sends the delivery through CMD and sets each record's outcome
+// (pipeBatch.settle). The error is CMD's failure or a refused produce.
+func (h *cmdHandler) handle(d *delivery) error {
+	if len(d.recs) == 0 {
+		return nil
 	}
-	b := newPipeBatch(recs, &h.out)
+	b := newPipeBatch(d, &h.out, &h.pol)
 	select {
 	case h.batches <- b:
 	case <-h.dead:
-		return 0, h.err()
+		return h.err()
 	}
 	select {
 	case <-b.answered:
@@ -118,7 +117,7 @@ func (h *cmdHandler) writeBatch(b *pipeBatch, buf []byte) ([]byte, bool) {
 	for i, r := range b.recs {
 		start := len(buf)
 		var err error
-		if buf, err = h.codec.encode(buf, r); err != nil {
+		if buf, err = h.codec.encode(buf, r, b.d.attempt(i)); err != nil {
 			// Never sent, so never answered: its result is known now,
 			// and the run of records around it is cut in two.
 			buf = buf[:start]

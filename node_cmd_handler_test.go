@@ -85,6 +85,32 @@ func testRecords(n int, first int64) []*kgo.Record {
 	return recs
 }
 
+// outcomeLetters is each outcome as a letter: h handled, d dead-lettered,
+// s skipped, r retrying, p pending.
+func outcomeLetters(d *delivery) string {
+	var b strings.Builder
+	for _, o := range d.outcomes {
+		b.WriteByte("phdsr"[o])
+	}
+	return b.String()
+}
+
+// handleNew hands recs to h as a first delivery.
+func handleNew(h recordHandler, recs []*kgo.Record) (*delivery, error) {
+	d := newDelivery(recs)
+	return d, h.handle(d)
+}
+
+// twoPartitions are records of partitions 0 and 1 interleaved by run: keys
+// 0-9 on partition 0, 10-19 on partition 1.
+func twoPartitions() []*kgo.Record {
+	recs := testRecords(20, 0)
+	for _, r := range recs[10:] {
+		r.Partition, r.Offset = 1, r.Offset-10
+	}
+	return recs
+}
+
 // A batch far larger than the in-flight window streams through: the
 // writer waits for answers to free slots, nothing deadlocks, every record
 // is done; and the next batch starts from a clean window.
@@ -94,8 +120,9 @@ func TestExecHandlerBatchLargerThanWindow(t *testing.T) {
 		h, _ := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{codec: codec}}, answer)
 		for round := 0; round < 3; round++ {
 			recs := testRecords(3*inflightWindow+7, int64(round*10000))
-			if done, err := h.handle(recs); err != nil || done != len(recs) {
-				t.Fatalf("%s round %d: done=%d err=%v, want %d", codec, round, done, err, len(recs))
+			d, err := handleNew(h, recs)
+			if got := outcomeLetters(d); err != nil || got != strings.Repeat("h", len(recs)) {
+				t.Fatalf("%s round %d: outcomes %s err=%v, want all handled", codec, round, got, err)
 			}
 		}
 		if err := h.close(); err != nil {
@@ -104,14 +131,18 @@ func TestExecHandlerBatchLargerThanWindow(t *testing.T) {
 	}
 }
 
-// Outputs are produced in record order; failed records go to the dead
-// letter topic and count as done.
+// With -max-retries 0 and a dead-letter topic, failed records go to it at
+// once and are final; outputs are produced in record order.
 func TestExecHandlerOutputsAndDeadLetters(t *testing.T) {
 	handler, _ := handlerPrograms(t)
 	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out", deadLetterTopic: "dlq"}}, handler, "-answer=tag", "-fail-key=5,9")
 	recs := testRecords(20, 0)
-	if done, err := h.handle(recs); err != nil || done != 20 {
-		t.Fatalf("done=%d err=%v, want 20", done, err)
+	for _, r := range recs {
+		r.Partition = 7
+	}
+	d, err := handleNew(h, recs)
+	if got, want := outcomeLetters(d), "hhhhhdhhhdhhhhhhhhhh"; err != nil || got != want {
+		t.Fatalf("outcomes %s err=%v, want %s", got, err, want)
 	}
 	var keys []string
 	for _, r := range p.produced("out") {
@@ -130,48 +161,97 @@ func TestExecHandlerOutputsAndDeadLetters(t *testing.T) {
 	if off, _ := header(dlq[1], hdrOriginalOffset); off != "9" {
 		t.Errorf("dead letter offset header %q, want 9", off)
 	}
+	if n, _ := header(dlq[1], hdrAttempts); n != "1" || dlq[1].Partition != 7 {
+		t.Errorf("dead letter attempts %q partition %d, want 1 and the source's 7", n, dlq[1].Partition)
+	}
 }
 
-// Without a dead-letter topic the first failed record ends the batch: the
-// records before it are done, it and everything after are not, and nothing
-// from it on is produced.
-func TestExecHandlerStopsAtFirstFailure(t *testing.T) {
+// A failed record to be retried stops its own partition there: the records
+// before it are handled, it is retrying (with the handler's reason), the
+// rest of its partition is pending and produces nothing; the other
+// partition is untouched.
+func TestExecHandlerRetryStopsOnlyItsPartition(t *testing.T) {
 	handler, _ := handlerPrograms(t)
-	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out"}}, handler, "-answer=tag", "-fail-key=5,9")
-	done, err := h.handle(testRecords(20, 0))
-	if done != 5 || err == nil || !strings.Contains(err.Error(), "topic orders partition 0 offset 5") || !strings.Contains(err.Error(), "refused key 5") {
-		t.Fatalf("done=%d err=%v, want 5 and an error naming offset 5 and the handler's reason", done, err)
+	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out"}, retryConfig: retryConfig{maxRetries: 3}},
+		handler, "-answer=tag", "-fail-key=5,12")
+	d, err := handleNew(h, twoPartitions())
+	if got, want := outcomeLetters(d), "hhhhhrpppphhrppppppp"; err != nil || got != want {
+		t.Fatalf("outcomes %s err=%v, want %s", got, err, want)
 	}
-	if out := p.produced("out"); len(out) != 5 || string(out[4].Key) != "4" {
-		t.Errorf("produced %d outputs (last %q), want the 5 before the failure", len(out), out[len(out)-1].Key)
+	if !strings.Contains(d.reason(5), "refused key 5") {
+		t.Errorf("reason %q, want the handler's", d.reason(5))
+	}
+	var keys []string
+	for _, r := range p.produced("out") {
+		keys = append(keys, string(r.Key))
+	}
+	if want := "0 1 2 3 4 10 11"; strings.Join(keys, " ") != want {
+		t.Errorf("outputs for %v, want %s", keys, want)
 	}
 }
 
-// In -codec lines a value holding a newline is never sent; without a dead
-// letter topic it stops the batch like any failure.
+// The policy decides by the attempt a record is on: within -max-retries a
+// failure is retried; after, it is dead-lettered (with the attempts in its
+// header), or skipped, or, with neither, retried for ever.
+func TestExecHandlerFailureByAttempt(t *testing.T) {
+	handler, _ := handlerPrograms(t)
+	for _, tc := range []struct {
+		doc     string
+		dlq     string
+		skip    bool
+		attempt int
+		want    string
+	}{
+		{"within max-retries: retried", "dlq", false, 2, "hr"},
+		{"past max-retries: dead-lettered", "dlq", false, 3, "hd"},
+		{"past max-retries, skip: skipped", "", true, 3, "hs"},
+		{"past max-retries, no dead-letter topic: retried for ever", "", false, 9, "hr"},
+	} {
+		cfg := &config{flagRouteConfig: flagRouteConfig{deadLetterTopic: tc.dlq}, retryConfig: retryConfig{maxRetries: 2}}
+		if tc.skip {
+			cfg.onRetriesExhausted = "skip"
+		}
+		h, p := startTestHandler(t, cfg, handler, "-fail-key=1")
+		d := newDelivery(nil)
+		d.add(testRecords(1, 0), 1)
+		d.add(testRecords(1, 1), tc.attempt)
+		if err := h.handle(d); err != nil || outcomeLetters(d) != tc.want {
+			t.Errorf("%s: outcomes %s err=%v, want %s", tc.doc, outcomeLetters(d), err, tc.want)
+		}
+		if dl := p.produced("dlq"); tc.want == "hd" {
+			if n, _ := header(dl[0], hdrAttempts); len(dl) != 1 || n != "3" {
+				t.Errorf("%s: dead letters %d, attempts %q, want 1 with 3", tc.doc, len(dl), n)
+			}
+		}
+		h.close()
+	}
+}
+
+// In -codec lines a value holding a newline is never sent: it fails like
+// any record, and the stream itself stays intact.
 func TestExecHandlerUnframeable(t *testing.T) {
 	handler, _ := handlerPrograms(t)
 	h, _ := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{codec: "lines"}}, handler, "-codec=lines")
 	recs := testRecords(6, 0)
 	recs[3].Value = []byte("two\nlines")
-	done, err := h.handle(recs)
-	if done != 3 || err == nil || !strings.Contains(err.Error(), "offset 3") || !strings.Contains(err.Error(), "newline") {
-		t.Fatalf("done=%d err=%v, want 3 and an error about offset 3's newline", done, err)
+	d, err := handleNew(h, recs)
+	if got := outcomeLetters(d); err != nil || got != "hhhrpp" || !strings.Contains(d.reason(3), "newline") {
+		t.Fatalf("outcomes %s reason %q err=%v, want hhhrpp and a reason about the newline", got, d.reason(3), err)
 	}
-	// The stream itself is intact: the records after it were answered.
-	if done, err := h.handle(testRecords(4, 10)); done != 4 || err != nil {
-		t.Errorf("next batch: done=%d err=%v, want 4", done, err)
+	if d, err := handleNew(h, testRecords(4, 10)); outcomeLetters(d) != "hhhh" || err != nil {
+		t.Errorf("next batch: outcomes %s err=%v, want all handled", outcomeLetters(d), err)
 	}
 }
 
-// A record whose output the broker refuses is not done, nor anything after.
+// A record whose output the broker refuses is pending, and the error says
+// why: the node stops and the record comes again.
 func TestExecHandlerOutputNotAcked(t *testing.T) {
 	handler, _ := handlerPrograms(t)
 	h, p := startTestHandler(t, &config{flagRouteConfig: flagRouteConfig{outputTopic: "out"}}, handler, "-answer=tag")
 	p.failKey = "7"
-	done, err := h.handle(testRecords(12, 0))
-	if done != 7 || err == nil || !strings.Contains(err.Error(), "produce output of record topic orders partition 0 offset 7") {
-		t.Fatalf("done=%d err=%v, want 7 and an error about offset 7's output", done, err)
+	d, err := handleNew(h, testRecords(12, 0))
+	if got := outcomeLetters(d); got != "hhhhhhhphhhh" || err == nil || !strings.Contains(err.Error(), "produce output of record topic orders partition 0 offset 7") {
+		t.Fatalf("outcomes %s err=%v, want offset 7 pending and an error about its output", got, err)
 	}
 }
 
@@ -180,17 +260,17 @@ func TestExecHandlerOutputNotAcked(t *testing.T) {
 func TestExecHandlerDiesMidBatch(t *testing.T) {
 	handler, _ := handlerPrograms(t)
 	h, _ := startTestHandler(t, &config{}, handler, "-exit-after=10")
-	done, err := h.handle(testRecords(50, 0))
-	if done != 10 || err == nil || !strings.Contains(err.Error(), "exited unexpectedly (exit 3)") {
-		t.Fatalf("done=%d err=%v, want 10 and the exit", done, err)
+	d, err := handleNew(h, testRecords(50, 0))
+	if got := outcomeLetters(d); got != strings.Repeat("h", 10)+strings.Repeat("p", 40) || err == nil || !strings.Contains(err.Error(), "exited unexpectedly (exit 3)") {
+		t.Fatalf("outcomes %s err=%v, want 10 handled and the exit", got, err)
 	}
 	select {
 	case <-h.failed():
 	default:
 		t.Error("failed() not closed")
 	}
-	if done, err := h.handle(testRecords(5, 50)); done != 0 || err == nil {
-		t.Errorf("after the death: done=%d err=%v, want 0 and the error", done, err)
+	if d, err := handleNew(h, testRecords(5, 50)); outcomeLetters(d) != "ppppp" || err == nil {
+		t.Errorf("after the death: outcomes %s err=%v, want all pending and the error", outcomeLetters(d), err)
 	}
 	if err := h.close(); err == nil || !strings.Contains(err.Error(), "exit 3") {
 		t.Errorf("close: %v, want the exit", err)
@@ -227,8 +307,8 @@ func BenchmarkExecHandler(b *testing.B) {
 			recs := testRecords(500, 0)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if n, err := h.handle(recs); err != nil || n != len(recs) {
-					b.Fatal(n, err)
+				if d, err := handleNew(h, recs); err != nil || !allFinal(d.outcomes) {
+					b.Fatal(outcomeLetters(d), err)
 				}
 			}
 			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "rec/s")
@@ -244,5 +324,5 @@ func startExecHandler(cfg *config, nodeID int, prod producer, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	return newCmdHandler(p, &r, prod), nil
+	return newCmdHandler(p, &r, prod, policyFor(cfg, &r)), nil
 }

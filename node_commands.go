@@ -39,7 +39,7 @@ func (hc *handlerCommands) start(cfg *config, rr *routeRun, nodeID int) error {
 // already and produces nothing.
 func attach(rr *routeRun) {
 	if rr.proc != nil {
-		rr.h = newCmdHandler(rr.proc, rr.r, rr.c.cl)
+		rr.h = newCmdHandler(rr.proc, rr.r, rr.c.cl, rr.c.retries.pol)
 	}
 }
 

@@ -46,10 +46,14 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
+		// What Kafka's Java client and librdkafka wait at most for a fetch
+		// to fill (fetch.max.wait.ms 500), not franz-go's 5 s: a partition
+		// resumed after a retry joins the next fetch request, and an idle
+		// broker holds the one in flight this long.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.WithLogger(kgoLogger{log: log}),
 		// One line per assignment: who holds which partition is what an
-		// operator asks first after a restart. (The revoke callback is
-		// left to franz-go: its default commits the marks.)
+		// operator asks first after a restart.
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 			log.Info("route.assigned", "partitions", assigned)
 		}),
@@ -85,6 +89,7 @@ type consumer struct {
 	log      *slog.Logger
 	auth     *authWatch
 	handled  atomic.Int64
+	retries  retries // partitions paused for a retry (node_retry.go)
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
@@ -99,18 +104,36 @@ type consumer struct {
 func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slog.Logger) (*consumer, error) {
 	auth := newAuthWatch(&cfg.auth, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth))...)
+	c := &consumer{cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
+		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
+	c.retries.pol = policyFor(cfg, r)
+	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
+		kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	c := &consumer{cl: cl, cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
-		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
+	c.cl = cl
 	if cfg.instanceID != "" {
 		inst := instanceID(cfg.instanceID, nodeID, r.Index)
 		c.inst = &inst
 	}
 	return c, nil
+}
+
+// revoked commits the marks, as franz-go's default revoke does (which this
+// replaces), then forgets the revoked partitions' held records.
+func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
+	if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
+		c.log.Warn("commit at revoke", "err", err)
+	}
+	c.forget(cl, parts)
+}
+
+// lost forgets the lost partitions' held records; a commit for them could
+// not succeed.
+func (c *consumer) lost(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
+	c.forget(cl, parts)
 }
 
 // run polls and hands each batch to h until ctx is cancelled (stop) or an
@@ -142,9 +165,16 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 		if fetches == nil || err != nil {
 			return err
 		}
+		// Held partitions that are due first: they are paused, so the
+		// fetched records never hold any of theirs.
+		d := newDelivery(nil)
+		c.takeDue(d, time.Now())
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
-			if err := c.handleBatch(h, recs); err != nil {
+			d.add(recs, 1)
+		}
+		if len(d.recs) > 0 {
+			if err := c.handleBatch(h, d); err != nil {
 				c.cl.AllowRebalance()
 				return fmt.Errorf("handle records: %w", err)
 			}
@@ -155,14 +185,22 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 	}
 }
 
-// poll takes the next batch, at most pollWait. nil fetches mean the client
-// is closed; an error, that the node must fail (rejected credentials do not
-// heal by retrying: the supervisor's restart backoff paces the next attempt,
-// which reads -sasl-password-file again).
+// poll takes the next batch, waiting at most pollWait and not past the
+// moment a held partition is due. nil fetches mean the client is closed; an
+// error, that the node must fail (rejected credentials do not heal by
+// retrying: the supervisor's restart backoff paces the next attempt, which
+// reads -sasl-password-file again).
 func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
-	pollCtx, cancel := context.WithTimeout(ctx, pollWait)
-	fetches := c.cl.PollRecords(pollCtx, maxPollRecords)
-	cancel()
+	var fetches kgo.Fetches
+	if wait := c.retries.pollWait(time.Now()); wait > 0 {
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		fetches = c.cl.PollRecords(pollCtx, maxPollRecords)
+		cancel()
+	} else {
+		// A retry is due: take only what is buffered (a nil context does
+		// not wait).
+		fetches = c.cl.PollRecords(nil, maxPollRecords)
+	}
 	now := time.Now()
 	c.health.polled(now)
 	if fetches.IsClientClosed() {
@@ -189,18 +227,20 @@ func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
 	return fetches, nil
 }
 
-// handleBatch runs recs through the handler and marks for commit the
-// prefix it reports done; what follows a failure is not marked, so it is
+// handleBatch runs d through the handler, then marks for commit what is
+// final and holds back, per partition, what is to be retried (settle).
+// After a handler error what is not final is not marked, so it is
 // delivered again to whoever consumes the partition next.
-func (c *consumer) handleBatch(h recordHandler, recs []*kgo.Record) error {
+func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 	c.health.beginBatch(time.Now())
-	done, err := h.handle(recs)
-	c.health.endBatch(time.Now())
-	c.cl.MarkCommitRecords(recs[:done]...)
+	err := h.handle(d)
+	now := time.Now()
+	c.health.endBatch(now)
+	done := c.settle(d, now)
 	c.handled.Add(int64(done))
 	// Per batch, so debug only: throughput measurements read the node's
 	// own timing from it (see pipe_bench_test.go).
-	c.log.Debug("app.batch", "records", len(recs), "done", done)
+	c.log.Debug("app.batch", "records", len(d.recs), "done", done)
 	if !c.flowing {
 		// Once per start: how long a (re)started node took to handle its
 		// first records, joining included.

@@ -8,17 +8,16 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// recordHandler is how records reach user code. handle gets one polled
-// batch and returns how many of its records, in order, are done; only
-// those are committed. The built-ins are here; the `-- CMD ARGS...` handler
-// is cmdHandler (node_cmd_handler.go and the node_cmd_*.go files around it;
+// recordHandler is how records reach user code. handle takes one delivery
+// (node_delivery.go) and sets each record's outcome; only final ones are
+// committed. An error means the handler itself is broken and the node must
+// stop. The built-ins are here; the `-- CMD ARGS...` handler is cmdHandler
+// (node_cmd_handler.go and the node_cmd_*.go files around it;
 // node_cmd_codec.go: the json and lines framing).
 type recordHandler interface {
-	handle(recs []*kgo.Record) (done int, err error)
+	handle(d *delivery) error
 	close() error
 }
 
@@ -42,8 +41,8 @@ func newHandler(spec string, out io.Writer) (recordHandler, error) {
 // discardHandler does nothing: the floor for throughput measurements.
 type discardHandler struct{}
 
-func (discardHandler) handle(recs []*kgo.Record) (int, error) { return len(recs), nil }
-func (discardHandler) close() error                           { return nil }
+func (discardHandler) handle(d *delivery) error { d.handledAll(); return nil }
+func (discardHandler) close() error             { return nil }
 
 // burnHandler hashes each value N times: CPU-bound stand-in for real work.
 type burnHandler struct{ rounds int }
@@ -51,15 +50,16 @@ type burnHandler struct{ rounds int }
 // burnSink keeps the compiler from proving the hashing useless.
 var burnSink byte
 
-func (b burnHandler) handle(recs []*kgo.Record) (int, error) {
-	for _, r := range recs {
+func (b burnHandler) handle(d *delivery) error {
+	for _, r := range d.recs {
 		sum := sha256.Sum256(r.Value)
 		for i := 1; i < b.rounds; i++ {
 			sum = sha256.Sum256(sum[:])
 		}
 		burnSink ^= sum[0]
 	}
-	return len(recs), nil
+	d.handledAll()
+	return nil
 }
 func (burnHandler) close() error { return nil }
 
@@ -72,16 +72,17 @@ type printHandler struct {
 
 // handle prints the batch in whole lines (writeLines): all nodes share the
 // supervisor's stdout.
-func (p *printHandler) handle(recs []*kgo.Record) (int, error) {
+func (p *printHandler) handle(d *delivery) error {
 	p.buf = p.buf[:0]
-	for _, r := range recs {
+	for _, r := range d.recs {
 		p.buf = fmt.Appendf(p.buf, "%s [%d] at offset %d: key %s: %s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 	}
 	// A record counts as handled only once its line is out.
 	if err := writeLines(p.out, p.buf); err != nil {
-		return 0, fmt.Errorf("print records: %w", err)
+		return fmt.Errorf("print records: %w", err)
 	}
-	return len(recs), nil
+	d.handledAll()
+	return nil
 }
 
 func (p *printHandler) close() error { return nil }

@@ -54,9 +54,9 @@ func TestPrintHandlerFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := h.handle([]*kgo.Record{{Topic: "orders", Partition: 3, Offset: 42, Key: []byte("k1"), Value: []byte("hello")}})
-	if err != nil || done != 1 {
-		t.Fatalf("handle: done=%d err=%v", done, err)
+	d, err := handleNew(h, []*kgo.Record{{Topic: "orders", Partition: 3, Offset: 42, Key: []byte("k1"), Value: []byte("hello")}})
+	if err != nil || outcomeLetters(d) != "h" {
+		t.Fatalf("handle: outcomes %s err=%v", outcomeLetters(d), err)
 	}
 	if want := "orders [3] at offset 42: key k1: hello\n"; out.String() != want {
 		t.Fatalf("got %q, want %q", out.String(), want)
@@ -70,8 +70,8 @@ func TestBurnAndDiscardHandleEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if done, err := h.handle(recs); err != nil || done != len(recs) {
-			t.Errorf("%s: done=%d err=%v", spec, done, err)
+		if d, err := handleNew(h, recs); err != nil || outcomeLetters(d) != "hh" {
+			t.Errorf("%s: outcomes %s err=%v", spec, outcomeLetters(d), err)
 		}
 	}
 }
