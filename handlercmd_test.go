@@ -241,7 +241,6 @@ func countRecordLines(lines []string, first string) int {
 	return n
 }
 
-
 // CMD exiting, answering garbage or closing its stdout fails the node with
 // a log line saying so; the node exits 1 and is restarted with a new CMD.
 // What CMD left in its process group (a grandchild holding stdout) is
