@@ -63,6 +63,7 @@ type pipeBatch struct {
 	// partition from it on is produced (it all comes again). nil until a
 	// record is to be retried.
 	stops    map[topicPartition]int
+	anyStop  atomic.Bool // stops is not nil: lets the writer skip the lock until then
 	sealed   bool // handle stopped waiting (CMD failed): late answers are dropped
 	produced int
 	wg       sync.WaitGroup // produce acknowledgements outstanding
@@ -119,6 +120,7 @@ func (b *pipeBatch) completeLocked(i int, r recResult) bool {
 		if r.fate == retrying && !b.stoppedLocked(i) {
 			if b.stops == nil {
 				b.stops = map[topicPartition]int{}
+				b.anyStop.Store(true)
 			}
 			b.stops[partitionOf(b.recs[i])] = i
 		}
@@ -136,6 +138,17 @@ func (b *pipeBatch) stoppedLocked(i int) bool {
 	}
 	at, ok := b.stops[partitionOf(b.recs[i])]
 	return ok && i > at
+}
+
+// stopped is stoppedLocked for the writer: a record after one of its
+// partition to retry is not sent at all, since it comes again anyway.
+func (b *pipeBatch) stopped(i int) bool {
+	if !b.anyStop.Load() {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stoppedLocked(i)
 }
 
 // answer applies CMD's answer to record i, unless handle stopped waiting,
@@ -210,10 +223,10 @@ func (b *pipeBatch) judge(cmdErr error) error {
 	var err error
 	for i, r := range b.res {
 		switch {
-		case !r.complete:
-			err = cmdErr // pending
 		case b.stoppedLocked(i):
 			// pending: comes again after the record to retry
+		case !r.complete:
+			err = cmdErr // pending
 		case !r.failed:
 			b.d.outcomes[i] = handled
 		default:

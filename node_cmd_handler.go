@@ -115,6 +115,13 @@ func (h *cmdHandler) writeRecords() {
 func (h *cmdHandler) writeBatch(b *pipeBatch, buf []byte) ([]byte, bool) {
 	run := inflightRun{b: b}
 	for i, r := range b.recs {
+		if b.stopped(i) {
+			// After a record of its partition to retry: never sent, it
+			// comes again with that one.
+			h.win.push(&run, i+1)
+			b.complete(i, recResult{})
+			continue
+		}
 		start := len(buf)
 		var err error
 		if buf, err = h.codec.encode(buf, r, b.d.attempt(i)); err != nil {
