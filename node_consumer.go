@@ -138,8 +138,8 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 			return nil
 		default:
 		}
-		fetches, err := c.poll(ctx)
-		if fetches == nil || err != nil {
+		fetches, closed, err := c.poll(ctx)
+		if closed || err != nil {
 			return err
 		}
 		if recs := fetches.Records(); len(recs) > 0 {
@@ -155,18 +155,19 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 	}
 }
 
-// poll takes the next batch, at most pollWait. nil fetches mean the client
-// is closed; an error, that the node must fail (rejected credentials do not
-// heal by retrying: the supervisor's restart backoff paces the next attempt,
-// which reads -sasl-password-file again).
-func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
+// poll takes the next batch, at most pollWait; it may be empty, and is on
+// a rebalance. closed says the client is closed; an error, that the node
+// must fail (rejected credentials do not heal by retrying: the
+// supervisor's restart backoff paces the next attempt, which reads
+// -sasl-password-file again).
+func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, err error) {
 	pollCtx, cancel := context.WithTimeout(ctx, pollWait)
-	fetches := c.cl.PollRecords(pollCtx, maxPollRecords)
+	fetches = c.cl.PollRecords(pollCtx, maxPollRecords)
 	cancel()
 	now := time.Now()
 	c.health.polled(now)
 	if fetches.IsClientClosed() {
-		return nil, nil
+		return nil, true, nil
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -184,9 +185,9 @@ func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
 	})
 	if err := c.auth.failed(nil); err != nil {
 		c.cl.AllowRebalance()
-		return nil, err
+		return nil, false, err
 	}
-	return fetches, nil
+	return fetches, false, nil
 }
 
 // handleBatch runs recs through the handler and marks for commit the
