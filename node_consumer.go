@@ -161,8 +161,8 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 			return nil
 		default:
 		}
-		fetches, err := c.poll(ctx)
-		if fetches == nil || err != nil {
+		fetches, closed, err := c.poll(ctx)
+		if closed || err != nil {
 			return err
 		}
 		// Held partitions that are due first: they are paused, so the
@@ -186,12 +186,11 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 }
 
 // poll takes the next batch, waiting at most pollWait and not past the
-// moment a held partition is due. nil fetches mean the client is closed; an
-// error, that the node must fail (rejected credentials do not heal by
-// retrying: the supervisor's restart backoff paces the next attempt, which
-// reads -sasl-password-file again).
-func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
-	var fetches kgo.Fetches
+// moment a held partition is due; it may be empty, and is on a rebalance.
+// closed says the client is closed; an error, that the node must fail
+// (rejected credentials do not heal by retrying: the supervisor's restart
+// backoff paces the next attempt, which reads -sasl-password-file again).
+func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, err error) {
 	if wait := c.retries.pollWait(time.Now()); wait > 0 {
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches = c.cl.PollRecords(pollCtx, maxPollRecords)
@@ -204,7 +203,7 @@ func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
 	now := time.Now()
 	c.health.polled(now)
 	if fetches.IsClientClosed() {
-		return nil, nil
+		return nil, true, nil
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -222,9 +221,9 @@ func (c *consumer) poll(ctx context.Context) (kgo.Fetches, error) {
 	})
 	if err := c.auth.failed(nil); err != nil {
 		c.cl.AllowRebalance()
-		return nil, err
+		return nil, false, err
 	}
-	return fetches, nil
+	return fetches, false, nil
 }
 
 // handleBatch runs d through the handler, then marks for commit what is

@@ -82,12 +82,13 @@ func (c *config) routeError(r *route, err error) error {
 		return err
 	}
 	switch {
+	case c.nodeRoutes != "":
+		// A node names what it was given, whatever the route came from.
+		return fmt.Errorf("check %s route %d: %w", nodeRoutesEnv, r.Index, err)
 	case r.Flags && fe.field == "command":
 		return usagef("handler command: %s", fe.msg)
 	case r.Flags && fe.field != "":
 		return flagErrorf(fieldFlag(fe.field), "%s", fe.msg)
-	case c.nodeRoutes != "":
-		return fmt.Errorf("check %s route %d: %w", nodeRoutesEnv, r.Index, err)
 	}
 	return c.configErrorf("routes[%d]: %v", r.Index, err)
 }

@@ -629,3 +629,18 @@ func TestNodeStatusIsWorstOverRoutes(t *testing.T) {
 		}
 	}
 }
+
+// A node re-checks the routes its supervisor passed, and its error names
+// SWARM_NODE_ROUTES and the route whatever the route came from: the flag
+// route too, not in the supervisor's flag wording.
+func TestNodeRouteErrorNamesItsVariable(t *testing.T) {
+	for _, js := range []string{
+		`{"file_routes":1,"routes":[{"index":0,"group":"g","topics":["t"],"command":["/nonexistent/h"],"codec":"json","flags":true}]}`,
+		`{"file_routes":1,"routes":[{"index":0,"group":"g","topics":["t"],"command":["cat"],"codec":"json","output_topic":"t","flags":true}]}`,
+	} {
+		_, err := parseNodeConfig([]string{"-bootstrap=127.0.0.1:1"}, func(string) string { return "" }, js)
+		if err == nil || !strings.Contains(err.Error(), "check SWARM_NODE_ROUTES route 0: ") {
+			t.Errorf("node route error %v, want it to start with %q", err, "check SWARM_NODE_ROUTES route 0: ")
+		}
+	}
+}
