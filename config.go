@@ -20,6 +20,7 @@ type config struct {
 	groupConfig
 	superConfig
 	healthConfig
+	retryConfig
 	flagRouteConfig
 	routeConfig
 	demoConfig
@@ -76,6 +77,28 @@ type healthConfig struct {
 	reportInterval time.Duration
 	pollingTTL     time.Duration
 	consumingTTL   time.Duration
+}
+
+// retryConfig is what a node does with a record its handler fails, on
+// every route it runs: the record's partition pauses and the record is
+// delivered again after a backoff that doubles per attempt up to its cap;
+// after maxRetries retries it goes to the route's dead-letter topic, or,
+// without one, keeps being retried unless onRetriesExhausted is "skip".
+type retryConfig struct {
+	retryBackoff       time.Duration
+	retryMaxBackoff    time.Duration
+	maxRetries         int
+	onRetriesExhausted string
+}
+
+// args renders the retry flags for nodeArgs.
+func (r *retryConfig) args() []string {
+	return []string{
+		"-retry-backoff=" + r.retryBackoff.String(),
+		"-retry-max-backoff=" + r.retryMaxBackoff.String(),
+		"-max-retries=" + strconv.Itoa(r.maxRetries),
+		"-on-retries-exhausted=" + r.onRetriesExhausted,
+	}
 }
 
 // flagRouteConfig is the single route the flags describe (-topics -group
@@ -259,6 +282,7 @@ func (c *config) nodeArgs() []string {
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)
+	args = append(args, c.retryConfig.args()...)
 	if !c.flagRouted() {
 		return args
 	}

@@ -25,6 +25,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	cfg.superConfig.bindFlags(fs)
 	cfg.groupConfig.bindFlags(fs)
 	cfg.healthConfig.bindFlags(fs)
+	cfg.retryConfig.bindFlags(fs)
 	cfg.flagRouteConfig.bindFlags(fs)
 	cfg.routeConfig.bindFlags(fs)
 	cfg.demoConfig.bindFlags(fs)
@@ -72,6 +73,15 @@ func (h *healthConfig) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&h.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
 }
 
+// bindFlags binds the flags for records a handler fails. They apply to
+// every route of every node.
+func (r *retryConfig) bindFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&r.retryBackoff, "retry-backoff", time.Second, "a record the handler fails pauses its partition (the node's other partitions keep flowing) and is retried from that record after this long, doubling per attempt up to -retry-max-backoff")
+	fs.DurationVar(&r.retryMaxBackoff, "retry-max-backoff", 30*time.Second, "cap on the doubling retry backoff")
+	fs.IntVar(&r.maxRetries, "max-retries", 3, "retries of a failed record before it goes to the route's dead-letter topic (0: at once); without one it is retried forever, never skipped, unless -on-retries-exhausted skip")
+	fs.StringVar(&r.onRetriesExhausted, "on-retries-exhausted", "dead-letter", "dead-letter | skip: a record out of retries goes to its route's dead-letter topic; on a route without one it is retried forever (dead-letter) or logged and skipped (skip, refused on a route with a dead-letter topic)")
+}
+
 // bindFlags binds the flag route's flags (the command is what follows "--").
 func (r *flagRouteConfig) bindFlags(fs *flag.FlagSet) {
 	fs.Func("topics", "comma-separated `topics` to consume (required)", func(s string) error {
@@ -82,7 +92,7 @@ func (r *flagRouteConfig) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&r.handler, "handler", "print", "built-in handler: print | discard | burn=N (not with a command after --)")
 	fs.StringVar(&r.codec, "codec", "json", "how records reach a handler command: json | lines")
 	fs.StringVar(&r.outputTopic, "output-topic", "", "topic for the records a handler command answers with")
-	fs.StringVar(&r.deadLetterTopic, "dead-letter-topic", "", "topic for records a handler command fails (without it, a failure stops the node)")
+	fs.StringVar(&r.deadLetterTopic, "dead-letter-topic", "", "topic for records a handler command still fails after -max-retries retries (without it, they are retried forever unless -on-retries-exhausted skip)")
 }
 
 // bindFlags binds -config and the route filters.

@@ -310,6 +310,10 @@ func FuzzParseConfig(f *testing.F) {
 		{ok + "\x00--\x00true\x00-x", ""}, {ok + "\x00-codec=lines\x00-output-topic=o\x00--\x00cat", ""},
 		{ok + "\x00-sasl-mechanism=plain\x00-sasl-user=u", "SWARM_SASL_PASSWORD=pw"}, {ok + "\x00-tls", ""},
 		{ok + "\x00-memory-limit=9223372036854775807", ""}, {"-demo\x00-demo-records=0", ""}, {"-h", ""}, {"-version", ""},
+		{ok + "\x00-retry-backoff=200ms\x00-retry-max-backoff=1s\x00-max-retries=0", ""}, {"-retry-backoff=0\x00" + ok, ""},
+		{"-retry-backoff=10s\x00-retry-max-backoff=5s\x00" + ok, ""}, {"-max-retries=1000001\x00" + ok, ""},
+		{ok + "\x00-on-retries-exhausted=skip\x00--\x00true", ""}, {ok + "\x00-dead-letter-topic=d\x00--\x00true", "SWARM_ON_RETRIES_EXHAUSTED=skip"},
+		{ok, "SWARM_RETRY_BACKOFF=1h\x00SWARM_RETRY_MAX_BACKOFF=24h\x00SWARM_MAX_RETRIES=1000000"},
 	} {
 		f.Add(s.args, s.env)
 	}

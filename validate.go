@@ -20,6 +20,13 @@ import (
 const (
 	maxMemoryLimitMiB = 1 << 30 // 1 PiB
 	maxDemoRecords    = 10_000_000
+	// The retry backoff doubles from -retry-backoff up to
+	// -retry-max-backoff: with the first at most an hour and the cap at
+	// most a day, no doubling comes near time.Duration's overflow, and a
+	// larger value is a typo (a record paused for days looks like a hang).
+	maxRetryBackoff    = time.Hour
+	maxRetryMaxBackoff = 24 * time.Hour
+	maxMaxRetries      = 1_000_000
 )
 
 // validate rejects every value that could only fail later, after processes
@@ -32,7 +39,7 @@ func (c *config) validate() error {
 		}
 	}
 	for _, check := range []func() error{
-		c.checkNodes, c.checkDurations, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
+		c.checkNodes, c.checkDurations, c.checkRetry, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
 		c.checkChoices, c.auth.load, c.checkDemo,
 	} {
 		if err := check(); err != nil {
@@ -46,7 +53,10 @@ func (c *config) validate() error {
 		// The demo's route is the flag route with the demo's choices.
 		demoDefaults(c)
 	}
-	return c.resolveRoutes()
+	if err := c.resolveRoutes(); err != nil {
+		return err
+	}
+	return c.checkSkip()
 }
 
 // checkNodes checks the node count.
@@ -105,6 +115,50 @@ func (c *config) checkDurations() error {
 	return nil
 }
 
+// checkRetry checks the retry backoff, its cap and the retry count.
+func (c *config) checkRetry() error {
+	if c.retryBackoff <= 0 || c.retryBackoff > maxRetryBackoff {
+		return flagErrorf("retry-backoff", "must be positive and at most %s, got %s", maxRetryBackoff, c.retryBackoff)
+	}
+	if c.retryMaxBackoff > maxRetryMaxBackoff {
+		return flagErrorf("retry-max-backoff", "must be at most %s, got %s", maxRetryMaxBackoff, c.retryMaxBackoff)
+	}
+	if c.retryMaxBackoff < c.retryBackoff {
+		return &usageError{
+			msg:   fmt.Sprintf("-retry-max-backoff (%s) must be at least -retry-backoff (%s): it caps the backoff, which starts at -retry-backoff", c.retryMaxBackoff, c.retryBackoff),
+			flags: []string{"retry-max-backoff", "retry-backoff"},
+		}
+	}
+	if c.maxRetries < 0 || c.maxRetries > maxMaxRetries {
+		return flagErrorf("max-retries", "must be from 0 (dead-letter at once) to %d, got %d", maxMaxRetries, c.maxRetries)
+	}
+	return nil
+}
+
+// checkSkip refuses -on-retries-exhausted skip with a selected route that
+// has a dead-letter topic: that route dead-letters a record out of
+// retries, so the user who asked for skipping would never get it. The
+// error names the route as its other errors do (routeError).
+func (c *config) checkSkip() error {
+	if c.onRetriesExhausted != "skip" {
+		return nil
+	}
+	for i := range c.routes {
+		r := &c.routes[i]
+		if r.DeadLetterTopic == "" {
+			continue
+		}
+		err := c.routeError(r, fieldErrorf("dead_letter_topic", "%q is set, so with -on-retries-exhausted skip a record out of retries would be dead-lettered, never skipped: drop one of the two", clipped(r.DeadLetterTopic)))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			// Name SWARM_ON_RETRIES_EXHAUSTED too when skip came from it.
+			return &usageError{msg: ue.msg, flags: append(ue.flags, "on-retries-exhausted")}
+		}
+		return err
+	}
+	return nil
+}
+
 // checkMemoryLimit caps -memory-limit, which keeps it in bytes (and the
 // node's GOMEMLIMIT, nine tenths of it) far from int64 overflow.
 func (c *config) checkMemoryLimit() error {
@@ -157,6 +211,7 @@ func (c *config) checkChoices() error {
 		{"group-protocol", c.groupProtocol, "classic or consumer", []string{"classic", "consumer"}},
 		{"initial-offset", c.initialOffset, "earliest or latest", []string{"earliest", "latest"}},
 		{"log-format", c.logFormat, "text or json", []string{"text", "json"}},
+		{"on-retries-exhausted", c.onRetriesExhausted, "dead-letter or skip", []string{"dead-letter", "skip"}},
 	} {
 		if !slices.Contains(f.ok, f.value) {
 			return flagErrorf(f.name, "must be %s, got %q", f.want, clipped(f.value))

@@ -121,6 +121,36 @@ func TestValidationErrors(t *testing.T) {
 			args: append([]string{"-log-format=xml"}, ok...), want: []string{"-log-format", "xml"}},
 		{name: "log-level", doc: "debug, info, warn or error",
 			args: append([]string{"-log-level=loud"}, ok...), want: []string{"-log-level", "loud"}},
+		{name: "retry-backoff-zero", doc: "a zero backoff would retry a failing record in a busy loop",
+			args: append([]string{"-retry-backoff=0"}, ok...), want: []string{"-retry-backoff", "positive"}},
+		{name: "retry-backoff-negative", doc: "durations must be positive",
+			args: append([]string{"-retry-backoff=-1s"}, ok...), want: []string{"-retry-backoff"}},
+		{name: "retry-backoff-too-long", doc: "a first pause over an hour is a typo, not a backoff",
+			args: append([]string{"-retry-backoff=2h", "-retry-max-backoff=3h"}, ok...), want: []string{"-retry-backoff", "1h0m0s", "2h0m0s"}},
+		{name: "retry-max-backoff-too-long", doc: "the cap is at most a day",
+			args: append([]string{"-retry-max-backoff=25h"}, ok...), want: []string{"-retry-max-backoff", "24h0m0s"}},
+		{name: "retry-max-backoff-below-backoff", doc: "a cap below the first backoff caps nothing",
+			args: append([]string{"-retry-backoff=10s", "-retry-max-backoff=5s"}, ok...), want: []string{"-retry-max-backoff", "-retry-backoff", "10s", "5s"}},
+		{name: "retry-max-backoff-below-default-backoff", doc: "the cap is checked against the default backoff too",
+			args: append([]string{"-retry-max-backoff=500ms"}, ok...), want: []string{"-retry-max-backoff", "-retry-backoff", "1s"}},
+		{name: "max-retries-negative", doc: "0 dead-letters at once, a negative count means nothing",
+			args: append([]string{"-max-retries=-1"}, ok...), want: []string{"-max-retries", "-1"}},
+		{name: "max-retries-too-many", doc: "a million retries is the most that is not a typo for forever",
+			args: append([]string{"-max-retries=1000001"}, ok...), want: []string{"-max-retries", "1000001"}},
+		{name: "max-retries-not-a-number", doc: "the flag parser's own error names the flag",
+			args: append([]string{"-max-retries=three"}, ok...), want: []string{"-max-retries"}},
+		{name: "on-retries-exhausted", doc: "dead-letter or skip",
+			args: append([]string{"-on-retries-exhausted=drop"}, ok...), want: []string{"-on-retries-exhausted", "drop"}},
+		{name: "skip-with-dead-letter-topic", doc: "a route with a dead-letter topic dead-letters, so skip would never happen",
+			args: append(append([]string{"-on-retries-exhausted=skip", "-dead-letter-topic=dlq"}, ok...), "--", "cat"),
+			want: []string{"-dead-letter-topic", `"dlq"`, "-on-retries-exhausted skip", "never skipped"}},
+		{name: "env-skip-with-dead-letter-topic", doc: "skip from the environment is named as its variable",
+			args: append(append([]string{"-dead-letter-topic=dlq"}, ok...), "--", "cat"), env: []string{"SWARM_ON_RETRIES_EXHAUSTED=skip"},
+			want: []string{"SWARM_ON_RETRIES_EXHAUSTED", "-dead-letter-topic", "never skipped"}},
+		{name: "env-retry-backoff", doc: "a retry flag's variable is named",
+			args: ok, env: []string{"SWARM_RETRY_BACKOFF=0s"}, want: []string{"SWARM_RETRY_BACKOFF", "-retry-backoff"}},
+		{name: "env-max-retries", doc: "a retry count from the environment",
+			args: ok, env: []string{"SWARM_MAX_RETRIES=-3"}, want: []string{"SWARM_MAX_RETRIES", "-max-retries"}},
 		{name: "demo-records-zero", doc: "a demo of nothing",
 			args: []string{"-demo", "-demo-records=0"}, want: []string{"-demo-records"}},
 		{name: "positional-argument", doc: "a stray word (a forgotten dash, a shell quoting slip) is not ignored",
@@ -167,7 +197,8 @@ func TestHelpAndVersion(t *testing.T) {
 			if r.stderr != "" {
 				t.Errorf("%s: stderr %q, want empty", arg, r.stderr)
 			}
-			for _, w := range []string{"Usage: swarm", "SWARM_<NAME>", "-nodes", "-node-report-timeout", "-topics", "-handler"} {
+			for _, w := range []string{"Usage: swarm", "SWARM_<NAME>", "-nodes", "-node-report-timeout", "-topics", "-handler",
+				"-retry-backoff", "-retry-max-backoff", "-max-retries", "-on-retries-exhausted", "doubling"} {
 				if !strings.Contains(r.stdout, w) {
 					t.Errorf("%s: usage lacks %q:\n%s", arg, w, r.stdout)
 				}
@@ -379,5 +410,54 @@ func TestErrorLinesShort(t *testing.T) {
 		r := runCLI(t, nil, "-bootstrap="+addr, "-topics=orders,"+strings.Join(topics, ","))
 		t.Logf("exit %d in %s: %.600q", r.code, r.elapsed.Round(time.Millisecond), r.stderr)
 		assertExitLine(t, r, exitUsage, "-topics: t00000,t00001,", "and 9995 more", "not found")
+	})
+}
+
+// The retry flags reach every node as the supervisor validated them,
+// whether they came as flags or SWARM_* variables, with the flag route and
+// with -config (whose nodes get only node-level flags), and the node's own
+// environment cannot change them.
+func TestFlagRetryReachesNodes(t *testing.T) {
+	want := retryConfig{retryBackoff: 250 * time.Millisecond, retryMaxBackoff: 4 * time.Second, maxRetries: 7, onRetriesExhausted: "skip"}
+	flags := []string{"-retry-backoff=250ms", "-retry-max-backoff=4s", "-max-retries=7", "-on-retries-exhausted=skip"}
+	vars := map[string]string{"SWARM_RETRY_BACKOFF": "250ms", "SWARM_RETRY_MAX_BACKOFF": "4s", "SWARM_MAX_RETRIES": "7", "SWARM_ON_RETRIES_EXHAUSTED": "skip"}
+	file := writeConfig(t, map[string]any{"routes": []map[string]any{{"group": "g", "topics": []string{"a"}}}})
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flags", append([]string{"-bootstrap=127.0.0.1:9092", "-topics=orders"}, flags...), nil},
+		{"env", []string{"-bootstrap=127.0.0.1:9092", "-topics=orders"}, vars},
+		{"config", append([]string{"-bootstrap=127.0.0.1:9092", "-config=" + file}, flags...), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sup, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sup.retryConfig != want {
+				t.Fatalf("supervisor parsed %+v, want %+v", sup.retryConfig, want)
+			}
+			// A node's environment holds other values: its arguments win.
+			nodeEnv := map[string]string{"SWARM_RETRY_BACKOFF": "9s", "SWARM_MAX_RETRIES": "1", "SWARM_ON_RETRIES_EXHAUSTED": "dead-letter"}
+			node, err := parseNodeConfig(sup.nodeArgs(), func(k string) string { return nodeEnv[k] }, sup.routeJSON[0])
+			if err != nil {
+				t.Fatalf("node: %v (args %q)", err, sup.nodeArgs())
+			}
+			if node.retryConfig != want {
+				t.Errorf("node parsed %+v from %q, want %+v", node.retryConfig, sup.nodeArgs(), want)
+			}
+		})
+	}
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := parseConfig([]string{"-bootstrap=127.0.0.1:9092", "-topics=orders"}, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		def := retryConfig{retryBackoff: time.Second, retryMaxBackoff: 30 * time.Second, maxRetries: 3, onRetriesExhausted: "dead-letter"}
+		if cfg.retryConfig != def {
+			t.Errorf("defaults %+v, want %+v", cfg.retryConfig, def)
+		}
 	})
 }
