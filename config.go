@@ -24,7 +24,6 @@ type config struct {
 	flagRouteConfig
 	routeConfig
 	demoConfig
-	retryConfig
 	logFormat string
 	logLevel  string
 	version   bool
@@ -60,15 +59,6 @@ type superConfig struct {
 	memoryLimitMiB     int64
 	httpAddr           string
 	subreaper          bool
-}
-
-// retryConfig is what a node does with a record its handler failed
-// (node_retry.go). TEMPORARY in this branch: the flags come from h-retryflags.
-type retryConfig struct {
-	retryBackoff       time.Duration
-	retryMaxBackoff    time.Duration
-	maxRetries         int
-	onRetriesExhausted string
 }
 
 // healthConfig is what a node's health report says and how often: its
@@ -275,10 +265,6 @@ func (c *config) nodeArgs() []string {
 		"-memory-limit=" + strconv.FormatInt(c.memoryLimitMiB, 10),
 		"-polling-ttl=" + c.pollingTTL.String(),
 		"-consuming-ttl=" + c.consumingTTL.String(),
-		"-retry-backoff=" + c.retryBackoff.String(),
-		"-retry-max-backoff=" + c.retryMaxBackoff.String(),
-		"-max-retries=" + strconv.Itoa(c.maxRetries),
-		"-on-retries-exhausted=" + c.onRetriesExhausted,
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)

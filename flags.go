@@ -29,7 +29,6 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	cfg.flagRouteConfig.bindFlags(fs)
 	cfg.routeConfig.bindFlags(fs)
 	cfg.demoConfig.bindFlags(fs)
-	cfg.retryConfig.bindFlags(fs)
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text | json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug | info | warn | error")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")

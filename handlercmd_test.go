@@ -382,6 +382,7 @@ func TestHandlerCommandValidation(t *testing.T) {
 		{"codec without command", []string{"-codec=lines"}, []string{"-codec"}},
 		{"output topic is an input", []string{"-output-topic=orders", "--", h}, []string{"-output-topic", "orders"}},
 		{"two output topics", []string{"-output-topic=a,b", "--", h}, []string{"-output-topic", "a,b"}},
+		{"dead-letter topic is the output topic", []string{"-output-topic=out", "-dead-letter-topic=out", "--", h}, []string{"-dead-letter-topic", "also the output topic"}},
 		{"stray word, no --", []string{"cat"}, []string{"unexpected argument", "cat"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

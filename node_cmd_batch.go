@@ -64,7 +64,7 @@ type pipeBatch struct {
 	// record is to be retried.
 	stops    map[topicPartition]int
 	anyStop  atomic.Bool // stops is not nil: lets the writer skip the lock until then
-	sealed   bool // handle stopped waiting (CMD failed): late answers are dropped
+	sealed   bool        // handle stopped waiting (CMD failed): late answers are dropped
 	produced int
 	wg       sync.WaitGroup // produce acknowledgements outstanding
 	acked    []error        // per record: its produce result, written by the promise; nil when the route produces nothing

@@ -51,6 +51,10 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		// resumed after a retry joins the next fetch request, and an idle
 		// broker holds the one in flight this long.
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Dead letters keep their source partition's number (modulo the
+		// dead-letter topic's count): a source partition's dead letters
+		// stay in order. Outputs are partitioned as franz-go's default does.
+		kgo.RecordPartitioner(newRoutePartitioner(r.DeadLetterTopic)),
 		kgo.WithLogger(kgoLogger{log: log}),
 		// One line per assignment: who holds which partition is what an
 		// operator asks first after a restart.

@@ -155,6 +155,9 @@ func (r *route) checkCommand() error {
 	if _, err := exec.LookPath(r.Command[0]); err != nil {
 		return fieldErrorf("command", "%s", lookPathText(err))
 	}
+	if r.OutputTopic != "" && r.OutputTopic == r.DeadLetterTopic {
+		return fieldErrorf("dead_letter_topic", "%q is also the output topic: answers and failed records would mix", clipped(r.DeadLetterTopic))
+	}
 	for _, o := range r.producedTopics() {
 		if err := r.checkOutputTopic(o.field, o.topic); err != nil {
 			return err
