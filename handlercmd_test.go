@@ -219,7 +219,7 @@ func TestHandlerCommandFailureStopsNodeAndIsRetried(t *testing.T) {
 		t.Errorf("node exit %q, want exit 1", exited.str("exit"))
 	}
 	waitFor(t, 20*time.Second, "the handler after the restart to see offset 20 again", func() bool {
-		return countOf(fileLines(t, logPath), "0 20") >= 2
+		return countOf(offsetsSeen(fileLines(t, logPath)), "0 20") >= 2
 	})
 	_, committed := offsetsOf(t, newAdmin(t, addr), "g1", "orders")
 	if committed[0] != 20 {
