@@ -7,11 +7,18 @@
 //	                             headers, so it is produced as it came), or
 //	                             {"key":K,"value":"handled K"}
 //	-fail-key K,L                answer {"error": ...} for records with these keys
+//	-fail-until-attempt N        with -fail-key: fail those records only while
+//	                             their frame's attempt is below N, accept them
+//	                             from attempt N on (0: fail them forever; a
+//	                             frame without an attempt counts as attempt 0)
 //	-exit-after N                exit 3 after answering N records
 //	-garbage-after N             answer garbage instead of record N+1
 //	-close-stdout-after N        close stdout after N answers, keep reading
-//	-log FILE                    append "<partition> <offset>" (json) or
-//	                             "line <value>" (lines) per record, one
+//	-log FILE                    append "<partition> <offset> <attempt>
+//	                             <unix ns>" (json: the frame's attempt, 0
+//	                             when it has none, and when it was read) or
+//	                             "line <value>" (lines: no attempt, and a
+//	                             value may hold spaces) per record, one
 //	                             write each, before answering it
 //	-grandchild                  start a child of its own that sleeps
 //	                             forever holding stdout and stderr
@@ -30,6 +37,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // hogged keeps -hog's memory reachable.
@@ -40,6 +48,7 @@ var hogged []byte
 type frame struct {
 	Partition int32           `json:"partition"`
 	Offset    int64           `json:"offset"`
+	Attempt   int             `json:"attempt"`
 	Key       *string         `json:"key"`
 	KeyB64    *string         `json:"key_b64,omitempty"`
 	Value     *string         `json:"value"`
@@ -60,6 +69,7 @@ func main() {
 	codec := flag.String("codec", "json", "json | lines")
 	mode := flag.String("answer", "empty", "empty | brace | echo | tag")
 	failKeys := flag.String("fail-key", "", "answer an error for records with these keys (comma list)")
+	failUntil := flag.Int("fail-until-attempt", 0, "accept -fail-key records from this attempt on (0: never)")
 	hog := flag.Int("hog", 0, "MiB to allocate and keep at start")
 	exitAfter := flag.Int("exit-after", -1, "exit 3 after this many answers")
 	garbageAfter := flag.Int("garbage-after", -1, "answer garbage after this many answers")
@@ -169,14 +179,15 @@ func main() {
 			os.Exit(1)
 		}
 		if logf != nil {
-			logf.Write([]byte(strconv.Itoa(int(f.Partition)) + " " + strconv.FormatInt(f.Offset, 10) + "\n"))
+			logf.Write([]byte(strconv.Itoa(int(f.Partition)) + " " + strconv.FormatInt(f.Offset, 10) + " " +
+				strconv.Itoa(f.Attempt) + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + "\n"))
 		}
 		key := ""
 		if f.Key != nil {
 			key = *f.Key
 		}
 		switch {
-		case f.Key != nil && fail[key]:
+		case f.Key != nil && fail[key] && (*failUntil == 0 || f.Attempt < *failUntil):
 			b, _ := json.Marshal(map[string]string{"error": "refused key " + key})
 			out.Write(b)
 		case *mode == "echo":
