@@ -11,7 +11,8 @@ package main
 // harness_kafka_test.go (kfake, producing, admin reads),
 // harness_procfs_test.go (/proc readers), harness_cli_test.go (runs that
 // end in an error line), harness_bench_test.go (measuring and reporting for
-// the benchmarks).
+// the benchmarks), harness_flow_test.go (the per-partition clock of what
+// users feel), harness_handlerlog_test.go (testdata/handler's -log lines).
 
 import (
 	"encoding/json"

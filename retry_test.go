@@ -282,7 +282,7 @@ func checkDeadLetter(t *testing.T, addr, attempts string) {
 		"trace": "abc", "tenant": "t1",
 		hdrOriginalTopic: "orders", hdrOriginalPartition: strconv.Itoa(poisonPart),
 		hdrOriginalOffset: strconv.Itoa(poisonOff), hdrOriginalGroup: "g1",
-		hdrError: "refused key " + poisonKey, "swarm_attempts": attempts,
+		hdrError: "refused key " + poisonKey, hdrAttempts: attempts,
 	}
 	for k, v := range want {
 		if got, ok := header(r, k); !ok || got != v {
@@ -476,7 +476,7 @@ func TestRetryLinesCodecUnframableValue(t *testing.T) {
 			if e, _ := header(dlq[0], hdrError); !strings.Contains(e, "newline") {
 				t.Errorf("dead letter error header %q, want it to name the newline", e)
 			}
-			for k, v := range map[string]string{"trace": "abc", "swarm_attempts": strconv.Itoa(maxRetries + 1)} {
+			for k, v := range map[string]string{"trace": "abc", hdrAttempts: strconv.Itoa(maxRetries + 1)} {
 				if got, ok := header(dlq[0], k); !ok || got != v {
 					t.Errorf("dead letter header %s = %q (present %v), want %q", k, got, ok, v)
 				}
