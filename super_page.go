@@ -118,7 +118,9 @@ const pageBody = `<body>
 <tbody id="failures"></tbody></table></div>
 `
 
-// pageJS polls /status and redraws. The SVG namespace is spelled with
+// pageJS polls /status and redraws. It asks again 2 s after an answer (or
+// a 5 s timeout), not on a fixed interval, so a slow supervisor never has
+// more than one request from a page open against its connection limit. The SVG namespace is spelled with
 // "\/" so the page holds no URL at all: it must never look as if it loaded
 // something from elsewhere. data-rendered on <body> counts the redraws, for
 // a person debugging the page and for the browser test to wait on.
@@ -169,7 +171,7 @@ function nodeRow(n){
 }
 
 function spark(hist){
-  var W=120,H=24,step=W/(HISTORY-1),svg=document.createElementNS(SVGNS,'svg'),pts=[],last=null,max=1;
+  var W=120,H=24,step=W/(Math.max(HISTORY,hist.length)-1),svg=document.createElementNS(SVGNS,'svg'),pts=[],last=null,max=1;
   svg.setAttribute('class','spark');svg.setAttribute('width',W);svg.setAttribute('height',H);
   svg.setAttribute('viewBox','0 0 '+W+' '+H);
   var base=document.createElementNS(SVGNS,'line');
@@ -261,12 +263,14 @@ function render(s){
 }
 
 function refresh(){
-  fetch('status',{cache:'no-store'}).then(function(r){
+  var ctl=new AbortController(),timer=setTimeout(function(){ctl.abort();},5000);
+  fetch('status',{cache:'no-store',signal:ctl.signal}).then(function(r){
     return r.json().then(function(j){if(!r.ok)throw new Error(j.status||('HTTP '+r.status));return j;});
   }).then(function(s){
     render(s);$('err').textContent='';
     document.body.setAttribute('data-rendered',++renders);
-  }).catch(function(e){$('err').textContent='status unavailable: '+e.message;});
+  }).catch(function(e){$('err').textContent='status unavailable: '+e.message+' (showing the last one)';
+  }).then(function(){clearTimeout(timer);setTimeout(refresh,2000);});
 }
-refresh();setInterval(refresh,2000);
+refresh();
 `

@@ -277,3 +277,29 @@ func checkPageHistory(t *testing.T, dom string) {
 		t.Errorf("a node's error became markup: %d <script> elements, want the page's own", n)
 	}
 }
+
+// The page as served: HTML with a policy that pins its own script and
+// style, and nothing in it that could load from elsewhere or write markup
+// from data.
+func TestStatusPageIsSelfContained(t *testing.T) {
+	rec := httptest.NewRecorder()
+	(&statusServer{}).page(rec, httptest.NewRequest("GET", "/", nil))
+	body, h := rec.Body.String(), rec.Header()
+	if rec.Code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %q", rec.Code, h.Get("Content-Type"))
+	}
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "script-src " + cspHash(pageJS), "style-src " + cspHash(pageCSS)} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	for _, bad := range []string{"http://", "https://", "src=", "href=", "url(", "@import", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page holds %q: it must load nothing and build its DOM from text", bad)
+		}
+	}
+	if !strings.Contains(body, "<script>"+pageJS+"</script>") || !strings.Contains(body, "<style>"+pageCSS+"</style>") {
+		t.Errorf("page's inline script or style differs from what the policy hashes")
+	}
+}
