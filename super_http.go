@@ -179,54 +179,9 @@ func b2f(v bool) float64 {
 	return 0
 }
 
-// page is a self-contained status page: no external assets, it polls
-// /status every two seconds and redraws its table.
-func (s *statusServer) page(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(statusPage))
-}
-
 // writeJSON writes v as a JSON response with status code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
-
-const statusPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>swarm</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;min-width:40em}
-th,td{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
-th{background:#f4f4f4}
-.running{color:#17803d}.stopping{color:#b45309}.down{color:#b91c1c}
-#err{color:#b91c1c}
-</style></head>
-<body>
-<h1>swarm</h1>
-<p id="summary">loading&hellip;</p><p id="err"></p>
-<table><thead><tr><th>node</th><th>pid</th><th>state</th><th>status</th><th>last report</th><th>restarts</th><th>last exit</th><th>RSS</th></tr></thead>
-<tbody id="nodes"></tbody></table>
-<script>
-function cell(tr, text, cls){var td=document.createElement('td');td.textContent=text;if(cls)td.className=cls;tr.appendChild(td);}
-function refresh(){
-  fetch('/status').then(function(r){return r.json();}).then(function(s){
-    document.getElementById('err').textContent='';
-    var up=s.nodes.filter(function(n){return n.state==='running';}).length;
-    document.getElementById('summary').textContent='supervisor pid '+s.process_id+': '+up+' of '+s.nodes.length+' nodes running'+(s.quiet?' (quiet)':'')+(s.stopping?' (stopping)':'');
-    var body=document.getElementById('nodes');body.textContent='';
-    s.nodes.forEach(function(n){
-      var tr=document.createElement('tr');tr.id='node-'+n.id;
-      cell(tr,n.id);cell(tr,n.pid||'');cell(tr,n.state,n.state);cell(tr,n.last_status);
-      cell(tr,n.last_report_age_ms==null?'':(n.last_report_age_ms/1000).toFixed(1)+' s ago');
-      cell(tr,n.restarts);cell(tr,n.last_exit||'');cell(tr,n.rss_bytes?(n.rss_bytes/1048576).toFixed(1)+' MiB':'');
-      body.appendChild(tr);
-    });
-  }).catch(function(e){document.getElementById('err').textContent='status unavailable: '+e;});
-}
-refresh();setInterval(refresh,2000);
-</script>
-</body></html>
-`

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,44 +197,5 @@ func TestHealthzFailsWhenLoopIsStale(t *testing.T) {
 	empty.healthz(rec, httptest.NewRequest("GET", "/healthz", nil))
 	if rec.Code == 200 {
 		t.Errorf("no snapshot yet: code 200, want an error")
-	}
-}
-
-// The status page renders its node table in a real headless browser: the
-// script fetches /status and fills one row per node.
-func TestStatusPageRendersNodeTable(t *testing.T) {
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		t.Skip("SKIPPED: no chromium on PATH (apt-get install chromium) — the status page was not checked in a browser")
-	}
-	_, base, pids := startWithHTTP(t)
-	// --virtual-time-budget lets the page's fetch and redraw finish before
-	// the DOM is dumped.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu",
-		"--virtual-time-budget=5000", "--dump-dom", base+"/")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s --dump-dom: %v", browser, err)
-	}
-	dom := string(out)
-	for id, pid := range pids {
-		row := `id="node-` + strconv.Itoa(id) + `"`
-		if !strings.Contains(dom, row) {
-			t.Errorf("rendered page has no row %s", row)
-		}
-		if !strings.Contains(dom, ">"+strconv.Itoa(pid)+"<") {
-			t.Errorf("rendered page does not show node %d's pid %d", id, pid)
-		}
-	}
-	if !strings.Contains(dom, "2 of 2 nodes running") {
-		t.Errorf("rendered page lacks the summary; DOM:\n%s", dom)
 	}
 }
