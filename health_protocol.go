@@ -16,6 +16,7 @@ const (
 	statusPolling   = 1 // polling stalled longer than -polling-ttl
 	statusConsuming = 2 // one batch handled longer than -consuming-ttl
 	statusMemory    = 3 // RSS above -memory-limit
+	statusStalled   = 4 // a partition with lag has not moved for -stall-ttl
 
 	maxStatus     = 255 // larger numbers are garbage, not statuses
 	maxReportLine = 8   // "255\n" fits many times over; longer is garbage
