@@ -108,8 +108,10 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 	auth := newAuthWatch(&cfg.auth, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
-		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer",
-		stats: newRouteStats()}
+		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
+	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
+		c.stats = newRouteStats()
+	}
 	c.retries.pol = policyFor(cfg, r)
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
 		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))...)
@@ -253,7 +255,9 @@ func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 	c.health.endBatch(now)
 	done := c.settle(d, now)
 	c.handled.Add(int64(done))
-	c.stats.settled(newBatchStats(d, c.marked, now.Sub(began), now), now)
+	if c.stats != nil {
+		c.stats.settled(newBatchStats(d, c.marked, now.Sub(began), now), now)
+	}
 	c.marked = nil
 	// Per batch, so debug only: throughput measurements read the node's
 	// own timing from it (see pipe_bench_test.go).

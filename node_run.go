@@ -252,7 +252,9 @@ func (n *nodeRun) startConsumers() bool {
 			return false
 		}
 		attach(rr)
-		rr.health.stalled = rr.c.stalled
+		if rr.c.stats != nil {
+			rr.health.stalled = rr.c.stalled
+		}
 		var inst any
 		if n.cfg.instanceID != "" {
 			inst = instanceID(n.cfg.instanceID, n.id, rr.r.Index)

@@ -86,7 +86,9 @@ type partStats struct {
 	moved   time.Time // when handled last moved, or the partition was assigned or released from a hold
 }
 
-// routeStats is one route's stats; mu guards all of it.
+// routeStats is one route's stats; mu guards all of it. A route keeps none
+// (nil) when neither stats nor stall detection is on: its methods that the
+// poll loop and the group callbacks call do nothing then.
 type routeStats struct {
 	mu       sync.Mutex
 	counts   statsCounters
@@ -103,6 +105,9 @@ func newRouteStats() *routeStats {
 
 // assigned starts tracking the partitions the group gave this node.
 func (s *routeStats) assigned(parts map[string][]int32, now time.Time) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, ps := range parts {
@@ -116,6 +121,9 @@ func (s *routeStats) assigned(parts map[string][]int32, now time.Time) {
 
 // dropped forgets the partitions revoked or lost.
 func (s *routeStats) dropped(parts map[string][]int32) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, ps := range parts {
@@ -130,6 +138,9 @@ func (s *routeStats) dropped(parts map[string][]int32) {
 // A partition that was caught up and has records again starts its stall
 // clock now: it was not stalled while there was nothing to handle.
 func (s *routeStats) fetched(fetches kgo.Fetches, now time.Time) {
+	if s == nil {
+		return
+	}
 	var marks []partOffset
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err == nil && p.HighWatermark >= 0 {
