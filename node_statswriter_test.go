@@ -5,9 +5,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -130,4 +133,65 @@ func TestStatsWriterReaderGone(t *testing.T) {
 	if err := w.tick(time.Now()); !errors.Is(err, errStatsClosed) {
 		t.Errorf("tick on a pipe without reader: %v, want errStatsClosed", err)
 	}
+}
+
+// startStatsNode runs one node of the swarm args describe the way its
+// supervisor would (identity and routes in the environment, its flags from
+// nodeArgs), its parent being this test, with fd 3 on /dev/null and fd 4 a
+// pipe into a file (bash's process substitution: nothing in the supervisor
+// makes that pipe yet). It returns the node and the stats file.
+func startStatsNode(t testing.TB, args ...string) (*swarmProc, string) {
+	t.Helper()
+	cfg, err := parseConfig(append([]string{"-log-format=json", "-instance-id=test"}, args...), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := filepath.Join(t.TempDir(), "stats")
+	env := []string{nodeIDEnv + "=0", supervisorPIDEnv + "=" + strconv.Itoa(os.Getpid()),
+		nodeRoutesEnv + "=" + cfg.routeJSON[0], "STATS_FILE=" + stats}
+	argv := []string{"bash", "-c", `exec "$0" "$@" 3>/dev/null 4> >(exec cat >"$STATS_FILE")`, swarmBin}
+	return startArgv(t, env, append(argv, cfg.nodeArgs()...)), stats
+}
+
+// lastStats is the last whole line of a stats file, parsed; false while
+// there is none.
+func lastStats(t testing.TB, file string) (statsLine, bool) {
+	b, _ := os.ReadFile(file)
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) < 2 {
+		return statsLine{}, false
+	}
+	var l statsLine
+	if err := json.Unmarshal(lines[len(lines)-2], &l); err != nil {
+		t.Fatalf("stats line %q: %v", lines[len(lines)-2], err)
+	}
+	return l, true
+}
+
+// A real node sends its stats on fd 4: every owned partition handled to
+// its high watermark and committed there, the totals counted once.
+func TestStatsFromARealNode(t *testing.T) {
+	_, addr := newBroker(t, 3, "orders")
+	produce(t, addr, "orders", 300)
+	node, file := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stats-interval=100ms")...)
+	var l statsLine
+	waitFor(t, 30*time.Second, "a stats line with everything handled and committed", func() bool {
+		var ok bool
+		if l, ok = lastStats(t, file); !ok || len(l.Routes) != 1 || len(l.Routes[0].Partitions) != 3 {
+			return false
+		}
+		for _, p := range l.Routes[0].Partitions {
+			if p.HighWatermark <= 0 || p.Handled != p.HighWatermark || p.Committed != p.HighWatermark {
+				return false
+			}
+		}
+		return l.Routes[0].Handled == 300
+	})
+	b, _ := json.Marshal(l)
+	t.Logf("last stats line: %s", b)
+	r := l.Routes[0]
+	if l.V != 1 || r.Group != "g1" || r.Failed != 0 || r.LatencyMs.Count == 0 || time.Since(time.UnixMilli(l.AtMs)) > time.Minute {
+		t.Errorf("stats line %+v", l)
+	}
+	node.stop()
 }
