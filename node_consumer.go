@@ -248,6 +248,9 @@ func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, 
 // After a handler error what is not final is not marked, so it is
 // delivered again to whoever consumes the partition next.
 func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
+	if c.stats != nil {
+		c.stats.handing(d)
+	}
 	began := time.Now()
 	c.health.beginBatch(began)
 	err := h.handle(d)

@@ -7,10 +7,14 @@ package main
 // its committed one before the node handled any), whose handled offset has
 // not moved for -stall-ttl makes the node report statusStalled, and the
 // supervisor replaces it. A partition held for a retry is not stalled: it
-// waits on purpose, and shows as paused in the stats; its clock restarts
-// when it is released.
+// waits on purpose, and shows as paused in the stats; nor is one whose
+// records the handler has now (a batch's time is -consuming-ttl's to
+// judge). Either one's clock restarts when it is released.
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // stalled says whether some partition of c's has stalled for ttl.
 func (c *consumer) stalled(now time.Time, ttl time.Duration) bool {
@@ -19,7 +23,7 @@ func (c *consumer) stalled(now time.Time, ttl time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, ps := range s.parts {
-		if _, ok := held[tp]; ok {
+		if _, ok := held[tp]; ok || slices.Contains(s.inHand, tp) {
 			ps.moved = now
 			continue
 		}

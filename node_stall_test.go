@@ -78,3 +78,30 @@ func TestStallStatus(t *testing.T) {
 		t.Errorf("-stall-ttl 0: status %d, want healthy", st)
 	}
 }
+
+// A partition whose records the handler has now is not stalled however
+// long the batch takes (-consuming-ttl judges that); once the batch is
+// settled without progress, its clock runs from the last report that saw
+// it in hand.
+func TestStallNotWhileInHand(t *testing.T) {
+	t0 := time.Now()
+	ttl := time.Minute
+	c := statsConsumer(t, t0)
+	c.stats.dropped(map[string][]int32{"t": {1, 2}})
+	first := newDelivery([]*kgo.Record{{Topic: "t", Partition: 0, Offset: 0}})
+	first.handledAll()
+	settleBatch(c, first, time.Millisecond, t0)
+	c.stats.fetched(fetchOf(map[int32]int64{0: 9}), t0)
+	d := newDelivery([]*kgo.Record{{Topic: "t", Partition: 0, Offset: 1}, {Topic: "t", Partition: 0, Offset: 2}})
+	c.stats.handing(d)
+	if c.stalled(t0.Add(10*ttl), ttl) {
+		t.Error("stalled while its records are in the handler's hands")
+	}
+	settleBatch(c, d, 10*ttl, t0.Add(10*ttl)) // nothing final: pending
+	if c.stalled(t0.Add(11*ttl-time.Second), ttl) {
+		t.Error("stalled within the TTL of the batch's end")
+	}
+	if !c.stalled(t0.Add(11*ttl+time.Second), ttl) {
+		t.Error("not stalled a TTL after a batch that moved nothing")
+	}
+}

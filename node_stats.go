@@ -95,6 +95,9 @@ type routeStats struct {
 	lat      latencyHist
 	parts    map[topicPartition]*partStats
 	failures []statsFailure // oldest first, at most statsFailures
+	// inHand are the partitions of the batch the handler has now: how
+	// long that takes is -consuming-ttl's to judge, not a stall.
+	inHand []topicPartition
 }
 
 // newRouteStats is a route's empty stats.
@@ -227,10 +230,26 @@ func appendFailure(fs []statsFailure, rec *kgo.Record, reason string, now time.T
 	return append(fs, f)
 }
 
-// settled adds one batch's stats.
+// handing records that d's partitions are in the handler's hands.
+func (s *routeStats) handing(d *delivery) {
+	var parts []topicPartition
+	for _, r := range d.recs {
+		// A fetch's records come partition by partition: compare with
+		// the last one only; a repeat further back costs nothing wrong.
+		if tp := partitionOf(r); len(parts) == 0 || parts[len(parts)-1] != tp {
+			parts = append(parts, tp)
+		}
+	}
+	s.mu.Lock()
+	s.inHand = parts
+	s.mu.Unlock()
+}
+
+// settled adds one batch's stats; its partitions are no longer in hand.
 func (s *routeStats) settled(b batchStats, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.inHand = nil
 	s.counts.add(b.counts)
 	s.lat.observe(b.took)
 	for _, m := range b.marked {
