@@ -214,8 +214,16 @@ func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, 
 		cancel()
 	} else {
 		// A retry is due: take only what is buffered (a nil context does
-		// not wait).
-		fetches = c.cl.PollRecords(nil, maxPollRecords)
+		// not wait). Finding nothing, a nil poll returns without holding
+		// the rebalance block (BlockRebalanceOnPoll), and the held records
+		// taken next would be handled while a revoke runs: a poll with an
+		// ended context takes the block (after any pending rebalance) and
+		// returns at once.
+		if fetches = c.cl.PollRecords(nil, maxPollRecords); len(fetches) == 0 {
+			ended, end := context.WithCancel(ctx)
+			end()
+			fetches = c.cl.PollRecords(ended, maxPollRecords)
+		}
 	}
 	now := time.Now()
 	c.health.polled(now)
