@@ -3,13 +3,19 @@
 package main
 
 // Stall detection (Burrow's STALL): a partition the node owns, with
-// records it has not handled (high watermark above its handled offset, or
-// its committed one before the node handled any), whose handled offset has
-// not moved for -stall-ttl makes the node report statusStalled, and the
-// supervisor replaces it. A partition held for a retry is not stalled: it
-// waits on purpose, and shows as paused in the stats; nor is one whose
-// records the handler has now (a batch's time is -consuming-ttl's to
-// judge). Either one's clock restarts when it is released.
+// records it has not handled (high watermark above its handled offset),
+// whose handled offset has not moved for -stall-ttl makes the node report
+// statusStalled, and the supervisor replaces it. A partition held for a
+// retry is not stalled: it waits on purpose, and shows as paused in the
+// stats; nor is one whose records the handler has now (a batch's time is
+// -consuming-ttl's to judge). Either one's clock restarts when it is
+// released.
+//
+// A partition is judged only once the node handled some of it: its high
+// watermark comes with fetched records (franz-go drops empty fetches),
+// and fetched records are final, held, in hand, or the node stops.
+// Judging needs nothing from the client, so the reporter never waits on
+// it.
 
 import (
 	"slices"
@@ -18,7 +24,7 @@ import (
 
 // stalled says whether some partition of c's has stalled for ttl.
 func (c *consumer) stalled(now time.Time, ttl time.Duration) bool {
-	committed, held := c.committedNow(), c.retries.heldNow()
+	held := c.retries.heldNow()
 	s := c.stats
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -27,11 +33,7 @@ func (c *consumer) stalled(now time.Time, ttl time.Duration) bool {
 			ps.moved = now
 			continue
 		}
-		pos := ps.handled
-		if pos < 0 {
-			pos = committedOffset(committed, tp)
-		}
-		if pos >= 0 && ps.hwm > pos && now.Sub(ps.moved) > ttl {
+		if ps.handled >= 0 && ps.hwm > ps.handled && now.Sub(ps.moved) > ttl {
 			return true
 		}
 	}
