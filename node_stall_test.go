@@ -3,10 +3,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A partition with records to handle whose handled offset has not moved
@@ -104,4 +110,60 @@ func TestStallNotWhileInHand(t *testing.T) {
 	if !c.stalled(t0.Add(11*ttl+time.Second), ttl) {
 		t.Error("not stalled a TTL after a batch that moved nothing")
 	}
+}
+
+// A real node whose partition stops being fetched with records left
+// reports status 4 once -stall-ttl passes, healthy until then. The broker
+// serves the first fetch (part of the backlog: a fetch returns at most
+// about 1 MiB of a partition) and holds every later one, so the node
+// knows a high watermark it cannot reach.
+func TestStallReportedByARealNode(t *testing.T) {
+	c, addr := newBroker(t, 1, "orders")
+	// 3 000 records of 1 KiB of random bytes: 3 MiB the producer cannot
+	// compress, three fetches' worth at least.
+	recs := make([]*kgo.Record, 3000)
+	for i := range recs {
+		v := make([]byte, 1024)
+		rand.Read(v)
+		recs[i] = &kgo.Record{Value: v}
+	}
+	produceTo(t, addr, "orders", recs)
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	c.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if fetches.Add(1) > 1 {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	node, dir := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stall-ttl=1s", "-report-interval=100ms",
+		"-stats-interval=100ms")...)
+	var l statsLine
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "health"))
+			l, _ := lastStats(t, filepath.Join(dir, "stats"))
+			t.Logf("fetches %d, health %.20q, last stats %+v", fetches.Load(), b, l)
+		}
+	}()
+	waitFor(t, 30*time.Second, "status 4 on the health pipe", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "health"))
+		return strings.Contains(string(b), "4\n")
+	})
+	health, _ := os.ReadFile(filepath.Join(dir, "health"))
+	before := strings.SplitN(string(health), "4\n", 2)[0]
+	if n := strings.Count(before, "0\n"); n < 5 || n != strings.Count(before, "\n") {
+		t.Errorf("reports before the first 4: %q, want healthy ones for about the TTL (10 at 100 ms)", before)
+	}
+	l, _ = lastStats(t, filepath.Join(dir, "stats"))
+	if len(l.Routes) != 1 || len(l.Routes[0].Partitions) != 1 {
+		t.Fatalf("stats %+v: want one partition", l)
+	}
+	p := l.Routes[0].Partitions[0]
+	if p.Handled <= 0 || p.HighWatermark != 3000 || p.Handled >= p.HighWatermark || p.Paused {
+		t.Errorf("partition %+v: want handled part of the way to 3000, not paused", p)
+	}
+	node.stop()
 }

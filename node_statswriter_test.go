@@ -137,20 +137,20 @@ func TestStatsWriterReaderGone(t *testing.T) {
 
 // startStatsNode runs one node of the swarm args describe the way its
 // supervisor would (identity and routes in the environment, its flags from
-// nodeArgs), its parent being this test, with fd 3 on /dev/null and fd 4 a
-// pipe into a file (bash's process substitution: nothing in the supervisor
-// makes that pipe yet). It returns the node and the stats file.
+// nodeArgs), its parent being this test, with fd 3 and fd 4 pipes into the
+// files "health" and "stats" of the directory it returns (bash's process
+// substitution: nothing in the supervisor makes the stats pipe yet).
 func startStatsNode(t testing.TB, args ...string) (*swarmProc, string) {
 	t.Helper()
 	cfg, err := parseConfig(append([]string{"-log-format=json", "-instance-id=test"}, args...), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats := filepath.Join(t.TempDir(), "stats")
+	dir := t.TempDir()
 	env := []string{nodeIDEnv + "=0", supervisorPIDEnv + "=" + strconv.Itoa(os.Getpid()),
-		nodeRoutesEnv + "=" + cfg.routeJSON[0], "STATS_FILE=" + stats}
-	argv := []string{"bash", "-c", `exec "$0" "$@" 3>/dev/null 4> >(exec cat >"$STATS_FILE")`, swarmBin}
-	return startArgv(t, env, append(argv, cfg.nodeArgs()...)), stats
+		nodeRoutesEnv + "=" + cfg.routeJSON[0], "NODE_DIR=" + dir}
+	argv := []string{"bash", "-c", `exec "$0" "$@" 3> >(exec cat >"$NODE_DIR/health") 4> >(exec cat >"$NODE_DIR/stats")`, swarmBin}
+	return startArgv(t, env, append(argv, cfg.nodeArgs()...)), dir
 }
 
 // lastStats is the last whole line of a stats file, parsed; false while
@@ -173,7 +173,8 @@ func lastStats(t testing.TB, file string) (statsLine, bool) {
 func TestStatsFromARealNode(t *testing.T) {
 	_, addr := newBroker(t, 3, "orders")
 	produce(t, addr, "orders", 300)
-	node, file := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stats-interval=100ms")...)
+	node, dir := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stats-interval=100ms")...)
+	file := filepath.Join(dir, "stats")
 	var l statsLine
 	waitFor(t, 30*time.Second, "a stats line with everything handled and committed", func() bool {
 		var ok bool
