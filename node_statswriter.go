@@ -17,11 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	statsFd      = 4         // the node's end of its stats pipe
-	maxStatsLine = 256 << 10 // a stats line with its newline is at most this
-)
-
 // openStatsPipe says whether fd is a pipe the node may send stats on, and
 // makes it non-blocking and closed at exec (a handler command must not
 // hold the supervisor's pipe). Anything else on fd (nothing, a file, a
