@@ -67,6 +67,12 @@ type healthConfig struct {
 	reportInterval time.Duration
 	pollingTTL     time.Duration
 	consumingTTL   time.Duration
+	// stallTTL: how long an owned partition with records to handle may
+	// keep its handled offset still (0: never judged; node_stall.go).
+	stallTTL time.Duration
+	// statsInterval: how often the node sends a stats line on fd 4 (0:
+	// never; node_statswriter.go).
+	statsInterval time.Duration
 }
 
 // retryConfig is what a node does with a record its handler fails, on
@@ -265,6 +271,8 @@ func (c *config) nodeArgs() []string {
 		"-memory-limit=" + strconv.FormatInt(c.memoryLimitMiB, 10),
 		"-polling-ttl=" + c.pollingTTL.String(),
 		"-consuming-ttl=" + c.consumingTTL.String(),
+		"-stall-ttl=" + c.stallTTL.String(),
+		"-stats-interval=" + c.statsInterval.String(),
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)

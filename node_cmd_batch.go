@@ -68,6 +68,7 @@ type pipeBatch struct {
 	produced int
 	wg       sync.WaitGroup // produce acknowledgements outstanding
 	acked    []error        // per record: its produce result, written by the promise; nil when the route produces nothing
+	refused  int            // acknowledgements that were errors (ackErrs)
 }
 
 // recResult is what became of one record of a batch.
@@ -211,7 +212,9 @@ func (b *pipeBatch) settle(cmdErr error) error {
 		_ = b.out.prod.Flush(context.Background())
 	}
 	b.wg.Wait()
-	if aerr := b.ackErrs(); aerr != nil {
+	aerr := b.ackErrs()
+	b.d.produced = b.produced - b.refused
+	if aerr != nil {
 		return aerr
 	}
 	return err
@@ -267,6 +270,7 @@ func (b *pipeBatch) ackErrs() error {
 			what, topic = "dead letter", b.out.deadLetter
 		}
 		b.d.outcomes[i] = pending
+		b.refused++
 		if first == nil {
 			first = fmt.Errorf("produce %s of record %s to %s: %w", what, recordName(b.recs[i]), topic, err)
 		}

@@ -164,6 +164,9 @@ func TestExecHandlerOutputsAndDeadLetters(t *testing.T) {
 	if n, _ := header(dlq[1], hdrAttempts); n != "1" || dlq[1].Partition != 7 {
 		t.Errorf("dead letter attempts %q partition %d, want 1 and the source's 7", n, dlq[1].Partition)
 	}
+	if d.produced != 20 {
+		t.Errorf("produced %d, want 20 (18 outputs and 2 dead letters acknowledged)", d.produced)
+	}
 }
 
 // A failed record to be retried stops its own partition there: the records
@@ -252,6 +255,9 @@ func TestExecHandlerOutputNotAcked(t *testing.T) {
 	d, err := handleNew(h, testRecords(12, 0))
 	if got := outcomeLetters(d); got != "hhhhhhhphhhh" || err == nil || !strings.Contains(err.Error(), "produce output of record topic orders partition 0 offset 7") {
 		t.Fatalf("outcomes %s err=%v, want offset 7 pending and an error about its output", got, err)
+	}
+	if d.produced != 11 {
+		t.Errorf("produced %d, want 11: the refused output is not counted", d.produced)
 	}
 }
 

@@ -56,11 +56,6 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		// stay in order. Outputs are partitioned as franz-go's default does.
 		kgo.RecordPartitioner(newRoutePartitioner(r.DeadLetterTopic)),
 		kgo.WithLogger(kgoLogger{log: log}),
-		// One line per assignment: who holds which partition is what an
-		// operator asks first after a restart.
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-			log.Info("route.assigned", "partitions", assigned)
-		}),
 	}
 	opts = append(opts, groupOpts(cfg)...)
 	if cfg.initialOffset == "latest" {
@@ -94,6 +89,10 @@ type consumer struct {
 	auth     *authWatch
 	handled  atomic.Int64
 	retries  retries // partitions paused for a retry (node_retry.go)
+	// stats is what the stats line and stall detection read
+	// (node_stats.go); marked is what the last settle marked.
+	stats  *routeStats
+	marked []*kgo.Record
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
@@ -110,9 +109,12 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
 		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
+	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
+		c.stats = newRouteStats()
+	}
 	c.retries.pol = policyFor(cfg, r)
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
-		kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))...)
+		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
@@ -125,6 +127,14 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 	return c, nil
 }
 
+// assigned logs the partitions the group gave this node (who holds which
+// partition is what an operator asks first after a restart) and starts
+// their stats.
+func (c *consumer) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	c.log.Info("route.assigned", "partitions", parts)
+	c.stats.assigned(parts, time.Now())
+}
+
 // revoked commits the marks, as franz-go's default revoke does (which this
 // replaces), then forgets the revoked partitions' held records.
 func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
@@ -132,12 +142,14 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, parts map[string
 		c.log.Warn("commit at revoke", "err", err)
 	}
 	c.forget(cl, parts)
+	c.stats.dropped(parts)
 }
 
 // lost forgets the lost partitions' held records; a commit for them could
 // not succeed.
 func (c *consumer) lost(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 	c.forget(cl, parts)
+	c.stats.dropped(parts)
 }
 
 // run polls and hands each batch to h until ctx is cancelled (stop) or an
@@ -173,6 +185,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 		// fetched records never hold any of theirs.
 		d := newDelivery(nil)
 		c.takeDue(d, time.Now())
+		c.stats.fetched(fetches, time.Now())
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
 			d.add(recs, 1)
@@ -243,12 +256,20 @@ func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, 
 // After a handler error what is not final is not marked, so it is
 // delivered again to whoever consumes the partition next.
 func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
-	c.health.beginBatch(time.Now())
+	if c.stats != nil {
+		c.stats.handing(d)
+	}
+	began := time.Now()
+	c.health.beginBatch(began)
 	err := h.handle(d)
 	now := time.Now()
 	c.health.endBatch(now)
 	done := c.settle(d, now)
 	c.handled.Add(int64(done))
+	if c.stats != nil {
+		c.stats.settled(newBatchStats(d, c.marked, now.Sub(began), now), now)
+	}
+	c.marked = nil
 	// Per batch, so debug only: throughput measurements read the node's
 	// own timing from it (see pipe_bench_test.go).
 	c.log.Debug("app.batch", "records", len(d.recs), "done", done)

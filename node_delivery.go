@@ -43,6 +43,9 @@ type delivery struct {
 	attempts []int
 	outcomes []outcome
 	reasons  []string // why each failed record failed; nil until one did
+	// produced is how many outputs and dead letters the broker
+	// acknowledged (node_cmd_batch.go), for the node's stats.
+	produced int
 }
 
 // newDelivery is recs on their first attempt, nothing decided yet.

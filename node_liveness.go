@@ -22,6 +22,9 @@ type nodeHealth struct {
 	lastPoll   atomic.Int64 // unix ns of the last return from PollFetches
 	batchStart atomic.Int64 // unix ns when the running batch began; 0 when idle
 	quiet      atomic.Bool  // quiet nodes do not poll, so they cannot stall
+	// stalled judges the route's partitions (node_stall.go); set before
+	// the reporter starts, nil until the route has a consumer.
+	stalled func(now time.Time, ttl time.Duration) bool
 }
 
 // polled records a turn of the poll loop.
@@ -39,9 +42,15 @@ func (h *nodeHealth) endBatch(now time.Time) {
 	h.batchStart.Store(0)
 }
 
-// status is one consumer's part of the node's health: its poll loop and
-// its batch. Memory is the node's as a whole (reporter.status).
+// status is one consumer's part of the node's health: its poll loop, its
+// batch and its partitions, the highest status winning. Memory is the
+// node's as a whole (reporter.status).
 func (h *nodeHealth) status(cfg *config, now time.Time) int {
+	// A quiet node takes no records on purpose: its partitions do not
+	// stall.
+	if cfg.stallTTL > 0 && h.stalled != nil && !h.quiet.Load() && h.stalled(now, cfg.stallTTL) {
+		return statusStalled
+	}
 	start := h.batchStart.Load()
 	switch {
 	case start != 0 && now.Sub(time.Unix(0, start)) > cfg.consumingTTL:

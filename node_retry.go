@@ -145,6 +145,7 @@ func (c *consumer) forget(cl *kgo.Client, parts map[string][]int32) {
 func (c *consumer) settle(d *delivery, now time.Time) int {
 	if allFinal(d.outcomes) && !c.retries.any() {
 		c.cl.MarkCommitRecords(d.recs...)
+		c.marked = d.recs
 		return len(d.recs)
 	}
 	var final []*kgo.Record
@@ -167,6 +168,7 @@ func (c *consumer) settle(d *delivery, now time.Time) int {
 		}
 	}
 	c.cl.MarkCommitRecords(final...)
+	c.marked = final
 	c.hold(stopped)
 	return len(final)
 }

@@ -56,6 +56,10 @@ type nodeRun struct {
 	// the same children at the same time (Do blocks it until then).
 	orphanOnce sync.Once
 
+	// stats is the stats writer, nil when the node sends none (-stats-
+	// interval 0, or no stats pipe on fd 4).
+	stats *statsWriter
+
 	startQuiet bool          // SWARM_QUIET=1: spawned during a TSTP
 	quiet      chan struct{} // closed when the node stops taking records
 	cancel     context.CancelFunc
@@ -120,6 +124,11 @@ func newNodeRun(args []string, sigs <-chan os.Signal) (*nodeRun, error) {
 	}
 	n := &nodeRun{id: env.id, sup: env.sup, cfg: cfg, sigs: sigs, startQuiet: env.quiet,
 		quiet: make(chan struct{}), done: make(chan *routeRun, len(cfg.routes))}
+	// Before the node opens anything: a free fd 4 must not be mistaken
+	// for a pipe the node made itself.
+	if cfg.statsInterval > 0 && openStatsPipe(statsFd) {
+		n.stats = &statsWriter{fd: statsFd, build: n.statsLine}
+	}
 	n.log = newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "node", "node", n.id, "pid", os.Getpid())
 	if err := setProcName(nodeComm(n.id)); err != nil {
 		n.log.Warn("name node process", "err", err)
@@ -161,6 +170,11 @@ func (n *nodeRun) run() int {
 	stopReports := make(chan struct{})
 	defer close(stopReports)
 	go n.rep.loop(stopReports, n.orphaned)
+	if n.stats != nil {
+		go n.stats.loop(n.cfg.statsInterval, stopReports, func(err error) {
+			n.log.Warn("stats.stopped", "err", err)
+		})
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -238,6 +252,9 @@ func (n *nodeRun) startConsumers() bool {
 			return false
 		}
 		attach(rr)
+		if rr.c.stats != nil {
+			rr.health.stalled = rr.c.stalled
+		}
 		var inst any
 		if n.cfg.instanceID != "" {
 			inst = instanceID(n.cfg.instanceID, n.id, rr.r.Index)

@@ -39,7 +39,7 @@ func (c *config) validate() error {
 		}
 	}
 	for _, check := range []func() error{
-		c.checkNodes, c.checkDurations, c.checkRetry, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
+		c.checkNodes, c.checkDurations, c.checkStats, c.checkRetry, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
 		c.checkChoices, c.auth.load, c.checkDemo,
 	} {
 		if err := check(); err != nil {
@@ -111,6 +111,21 @@ func (c *config) checkDurations() error {
 			msg:   fmt.Sprintf("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout),
 			flags: []string{"report-interval", "node-report-timeout"},
 		}
+	}
+	return nil
+}
+
+// checkStats checks -stall-ttl and -stats-interval: 0 is off, and a
+// value must be one worth acting on (a handled offset still for less than
+// a second is noise, not a stall; stats more often than every 100 ms cost
+// the node more than they tell, less often than a minute show a stale
+// swarm).
+func (c *config) checkStats() error {
+	if c.stallTTL != 0 && (c.stallTTL < time.Second || c.stallTTL > 24*time.Hour) {
+		return flagErrorf("stall-ttl", "must be 0 (off) or from 1s to 24h, got %s", c.stallTTL)
+	}
+	if c.statsInterval != 0 && (c.statsInterval < 100*time.Millisecond || c.statsInterval > time.Minute) {
+		return flagErrorf("stats-interval", "must be 0 (off) or from 100ms to 1m, got %s", c.statsInterval)
 	}
 	return nil
 }
