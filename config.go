@@ -67,6 +67,9 @@ type healthConfig struct {
 	reportInterval time.Duration
 	pollingTTL     time.Duration
 	consumingTTL   time.Duration
+	// statsInterval is how often a node writes its stats line to fd 4
+	// (stats_protocol.go); its supervisor sets it from -http (nodeArgs).
+	statsInterval time.Duration
 }
 
 // retryConfig is what a node does with a record its handler fails, on
@@ -265,6 +268,7 @@ func (c *config) nodeArgs() []string {
 		"-memory-limit=" + strconv.FormatInt(c.memoryLimitMiB, 10),
 		"-polling-ttl=" + c.pollingTTL.String(),
 		"-consuming-ttl=" + c.consumingTTL.String(),
+		"-stats-interval=" + c.nodeStatsInterval(),
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)
@@ -273,6 +277,15 @@ func (c *config) nodeArgs() []string {
 		return args
 	}
 	return append(args, c.handlerArgs()...)
+}
+
+// nodeStatsInterval is the -stats-interval a supervisor gives its nodes:
+// stats only when -http serves them, nothing reads them otherwise.
+func (c *config) nodeStatsInterval() string {
+	if c.httpAddr == "" {
+		return "0"
+	}
+	return superStatsInterval.String()
 }
 
 // handlerArgs renders the handler: the built-in one, or the command flags

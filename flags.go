@@ -70,6 +70,7 @@ func (h *healthConfig) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&h.reportInterval, "report-interval", 10*time.Second, "how often a node reports its health")
 	fs.DurationVar(&h.pollingTTL, "polling-ttl", 5*time.Minute, "a node that has not polled for this long reports status 1")
 	fs.DurationVar(&h.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
+	fs.DurationVar(&h.statsInterval, "stats-interval", time.Second, "how often a node sends its stats to its supervisor (0: off); set by the supervisor from -http")
 }
 
 // bindFlags binds the flags for records a handler fails. They apply to
