@@ -45,9 +45,9 @@ type manager struct {
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
 	orphansReaped int
-	adopted       adoption // super_reaper.go
-	reapPending   bool     // reapOrphans stopped at its cap: go on at the next turn
-	forkLog       forkLog  // the last fork_failed line (forkFailed)
+	adopted       adoption      // super_reaper.go
+	reapPending   bool          // reapOrphans stopped at its cap: go on at the next turn
+	forkLog       forkLog       // the last fork_failed line (forkFailed)
 	statsBuf      []byte        // with -http: one read of a stats pipe (super_stats.go)
 	parts         partitionView // with -http: the swarm's partitions (super_partitions.go)
 }

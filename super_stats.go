@@ -20,7 +20,7 @@ import (
 // costs the loop at most this much per turn, and the rest waits in the
 // pipe (the node's writes then fail with EAGAIN, which it tolerates).
 const (
-	statsChunk       = 64 << 10
+	statsChunk        = 64 << 10
 	statsReadsPerTurn = 4
 )
 
