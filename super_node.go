@@ -96,7 +96,7 @@ func (n *node) start(fork func(spawnSpec) (pid, pidfd int, err error), exe strin
 	files := []uintptr{0, 1, 2, uintptr(p[1])}
 	statsRead := -1
 	if withStats {
-		r, w, err := openStatsPipe()
+		r, w, err := makeStatsPipe()
 		if err != nil {
 			unix.Close(p[0])
 			unix.Close(p[1])

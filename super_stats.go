@@ -312,11 +312,11 @@ func (m *manager) closeStats(n *node) {
 	n.stats.parser = statsParser{}
 }
 
-// openStatsPipe makes a node's stats pipe: the read end stays with the
+// makeStatsPipe makes a node's stats pipe: the read end stays with the
 // supervisor (non-blocking, close-on-exec, never in epoll), the write end
 // becomes the node's fd 4. Both ends are non-blocking, so a supervisor
 // that does not read costs the node a failed write, never a blocked one.
-func openStatsPipe() (read, write int, err error) {
+func makeStatsPipe() (read, write int, err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return -1, -1, os.NewSyscallError("pipe2", err)
