@@ -50,28 +50,29 @@ func getView(t *testing.T, base string) swarmView {
 // before the node's stats line and after it), and it falls to 0 once every
 // record is handled.
 func TestStatsSwarmViewMatchesBroker(t *testing.T) {
-	const records = 600
+	const records = 600 // 300 a node at 20 ms each: 6 s behind
 	_, addr := newBroker(t, 4, "orders")
-	produce(t, addr, "orders", records)
 	s := startSwarm(t, swarmArgs(addr, "-nodes=2", "-http=127.0.0.1:0", "-codec=lines", "--",
 		"sh", "-c", "while read -r l; do sleep 0.02; echo; done")...)
 	l, _ := s.waitLog(10*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	base := "http://" + l.str("addr")
 	s.waitNodesReady(2, 0)
-	adm := newAdmin(t, addr)
 	deadline := time.Now().Add(15 * time.Second)
-	for v := getView(t, base); len(v.Partitions) < 4; v = getView(t, base) {
+	for v := getView(t, base); len(v.Partitions) == 0; v = getView(t, base) {
 		if time.Now().After(deadline) {
-			if len(v.Partitions) == 0 {
-				t.Skip("SKIPPED: needs h-nodestats: no node sent stats in 15 s (the node side of issue 12 is not merged)")
-			}
-			t.Fatalf("/status shows %d partitions after 15 s, want 4", len(v.Partitions))
+			t.Skip("SKIPPED: needs h-nodestats: no node sent stats in 15 s (the node side of issue 12 is not merged)")
 		}
 		time.Sleep(100 * time.Millisecond) // polling /status: no event announces a stats line
 	}
+	// The records come once the group has settled: a partition that moves
+	// while caught up has no high watermark at its new owner until
+	// records come (a node learns it from fetches), so no lag to check.
+	waitFor(t, 30*time.Second, "the group to settle with both nodes", func() bool { return groupSettled(t, addr, "g1", 2) })
 	waitFor(t, 10*time.Second, "/status owners to match kadm's group", func() bool {
 		return ownersMatch(t, addr, getView(t, base))
 	})
+	produce(t, addr, "orders", records)
+	adm := newAdmin(t, addr)
 	checkLagBetweenBrokerViews(t, adm, base)
 	waitFor(t, 60*time.Second, "every partition's lag to fall to 0", func() bool {
 		v := getView(t, base)
@@ -83,6 +84,9 @@ func TestStatsSwarmViewMatchesBroker(t *testing.T) {
 		return len(v.Partitions) == 4
 	})
 	waitCommittedToEnd(t, adm, "g1", "orders", 10*time.Second)
+	if !ownersMatch(t, addr, getView(t, base)) {
+		t.Errorf("/status owners no longer match kadm's group")
+	}
 }
 
 // ownersMatch says whether every partition of orders is in /status, not
