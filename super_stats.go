@@ -106,23 +106,28 @@ func (p *statsParser) feed(b []byte) (newest *statsIn, garbage int) {
 		if i >= 0 {
 			part = b[:i]
 		}
+		line := part // a whole line in b is parsed where it is, not copied
 		switch {
 		case p.overflow:
 		case len(p.line)+len(part) > maxStatsLine:
 			p.overflow, p.line = true, nil // let a flood's buffer go
-		default:
+		case i < 0 || len(p.line) > 0:
 			p.line = append(p.line, part...)
+			line = p.line
 		}
 		if i < 0 {
 			return newest, garbage
 		}
 		b = b[i+1:]
-		if s, ok := parseStatsLine(p.line, p.overflow); ok {
+		if s, ok := parseStatsLine(line, p.overflow); ok {
 			newest = s
 		} else {
 			garbage++
 		}
 		p.line, p.overflow = p.line[:0], false
+		if cap(p.line) > statsChunk {
+			p.line = nil // one big line does not keep its buffer for good
+		}
 	}
 	return newest, garbage
 }
