@@ -70,8 +70,8 @@ type healthConfig struct {
 	// stallTTL: how long an owned partition with records to handle may
 	// keep its handled offset still (0: never judged; node_stall.go).
 	stallTTL time.Duration
-	// statsInterval: how often the node sends a stats line on fd 4 (0:
-	// never; node_statswriter.go).
+	// statsInterval is how often a node writes its stats line to fd 4
+	// (stats_protocol.go); its supervisor sets it from -http (nodeArgs).
 	statsInterval time.Duration
 }
 
@@ -272,7 +272,7 @@ func (c *config) nodeArgs() []string {
 		"-polling-ttl=" + c.pollingTTL.String(),
 		"-consuming-ttl=" + c.consumingTTL.String(),
 		"-stall-ttl=" + c.stallTTL.String(),
-		"-stats-interval=" + c.statsInterval.String(),
+		"-stats-interval=" + c.nodeStatsInterval(),
 		"-log-format=" + c.logFormat,
 		"-log-level=" + c.logLevel,
 	}...)
@@ -281,6 +281,15 @@ func (c *config) nodeArgs() []string {
 		return args
 	}
 	return append(args, c.handlerArgs()...)
+}
+
+// nodeStatsInterval is the -stats-interval a supervisor gives its nodes:
+// stats only when -http serves them, nothing reads them otherwise.
+func (c *config) nodeStatsInterval() string {
+	if c.httpAddr == "" {
+		return "0"
+	}
+	return superStatsInterval.String()
 }
 
 // handlerArgs renders the handler: the built-in one, or the command flags

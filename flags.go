@@ -71,7 +71,7 @@ func (h *healthConfig) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&h.pollingTTL, "polling-ttl", 5*time.Minute, "a node that has not polled for this long reports status 1")
 	fs.DurationVar(&h.consumingTTL, "consuming-ttl", 5*time.Minute, "a batch handled longer than this reports status 2")
 	fs.DurationVar(&h.stallTTL, "stall-ttl", 5*time.Minute, "a node owning a partition with records to handle whose handled offset has not moved for this long (not paused for a retry) reports status 4; 0: off")
-	fs.DurationVar(&h.statsInterval, "stats-interval", time.Second, "how often a node sends its stats line to the supervisor (set by the supervisor for its nodes); 0: off")
+	fs.DurationVar(&h.statsInterval, "stats-interval", time.Second, "how often a node sends its stats to its supervisor (0: off); set by the supervisor from -http")
 }
 
 // bindFlags binds the flags for records a handler fails. They apply to

@@ -21,11 +21,6 @@ const (
 	maxStatus     = 255 // larger numbers are garbage, not statuses
 	maxReportLine = 8   // "255\n" fits many times over; longer is garbage
 	healthFd      = 3   // the node's end of its health pipe
-
-	// The stats pipe (node_statswriter.go): fd 4, one JSON line per
-	// -stats-interval, a line with its newline at most maxStatsLine.
-	statsFd      = 4
-	maxStatsLine = 256 << 10
 )
 
 // parseStatus reads one report line: decimal digits only, 0 to maxStatus.

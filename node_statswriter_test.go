@@ -139,7 +139,7 @@ func TestStatsWriterReaderGone(t *testing.T) {
 // supervisor would (identity and routes in the environment, its flags from
 // nodeArgs), its parent being this test, with fd 3 and fd 4 pipes into the
 // files "health" and "stats" of the directory it returns (bash's process
-// substitution: nothing in the supervisor makes the stats pipe yet).
+// substitution: a node without its supervisor).
 func startStatsNode(t testing.TB, args ...string) (*swarmProc, string) {
 	t.Helper()
 	cfg, err := parseConfig(append([]string{"-log-format=json", "-instance-id=test"}, args...), func(string) string { return "" })
@@ -150,7 +150,10 @@ func startStatsNode(t testing.TB, args ...string) (*swarmProc, string) {
 	env := []string{nodeIDEnv + "=0", supervisorPIDEnv + "=" + strconv.Itoa(os.Getpid()),
 		nodeRoutesEnv + "=" + cfg.routeJSON[0], "NODE_DIR=" + dir}
 	argv := []string{"bash", "-c", `exec "$0" "$@" 3> >(exec cat >"$NODE_DIR/health") 4> >(exec cat >"$NODE_DIR/stats")`, swarmBin}
-	return startArgv(t, env, append(argv, cfg.nodeArgs()...)), dir
+	// The supervisor gives its nodes stats only with -http: this node gets
+	// the interval its test asked for.
+	argv = append(append(argv, cfg.nodeArgs()...), "-stats-interval="+cfg.statsInterval.String())
+	return startArgv(t, env, argv), dir
 }
 
 // lastStats is the last whole line of a stats file, parsed; false while

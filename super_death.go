@@ -29,10 +29,11 @@ func (m *manager) onExit(n *node) {
 	// The reap is the moment of death for the books (uptime, restart due):
 	// the turn that got here may have done other work first.
 	now := m.sys.now()
-	m.release(n)
+	m.release(n, now)
 	n.lastExit = st
 	wasStopping := n.state == nodeStopping
 	uptime := now.Sub(n.startedAt)
+	m.recordExit(n, st, uptime, now) // super_exits.go; before died, which consumes the roll's mark
 	m.died(n, uptime, now)
 	if m.stopping {
 		m.judgeStop(n, st)
@@ -47,12 +48,16 @@ func (m *manager) onExit(n *node) {
 		"uptime", uptime.Round(time.Millisecond), "restart_in", n.delay)
 }
 
-// release lets go of a dead node's pipe and pidfd. The pipe is read once
-// more first: the node's last words are kept for /status, acted on never
-// (no TERM to a zombie, no roll step).
-func (m *manager) release(n *node) {
+// release lets go of a dead node's pipes and pidfd. The pipes are read
+// once more first: the node's last words are kept for /status, acted on
+// never (no TERM to a zombie, no roll step).
+func (m *manager) release(n *node, now time.Time) {
 	if n.pipe >= 0 {
 		m.takeReports(n)
+	}
+	if n.stats.fd >= 0 {
+		m.readStats(n, now)
+		m.closeStats(n)
 	}
 	if n.pipe >= 0 {
 		m.unwatchClose(n.pipe)
@@ -98,6 +103,7 @@ func (m *manager) abandonStart(n *node, now time.Time) {
 		unix.Close(n.pipe)
 		n.pipe = -1
 	}
+	m.closeStats(n)
 	m.died(n, 0, now)
 }
 

@@ -25,6 +25,9 @@ import (
 const (
 	// fdsPerNode: a node's pidfd and the read end of its health pipe.
 	fdsPerNode = 2
+	// fdsStats: with -http, the read end of a node's stats pipe per node,
+	// and its write end during a spawn (super_stats.go).
+	fdsStats = 1
 	// fdsSpawn: one spawn at a time holds the write end of the new health
 	// pipe and ForkExec's own close-on-exec error pipe (two ends).
 	fdsSpawn = 3
@@ -78,8 +81,9 @@ func fitFds(open, nodes int, withHTTP bool, lim *syscall.Rlimit, raise func(uint
 	need := open + fdsLoop + fdsSpawn + fdsMargin + nodes*fdsPerNode
 	minNeed, maxNeed := need, need
 	if withHTTP {
-		minNeed += fdsHTTP + httpMinConns
-		maxNeed += fdsHTTP + httpMaxConns
+		need += fdsStats + nodes*fdsStats
+		minNeed = need + fdsHTTP + httpMinConns
+		maxNeed = need + fdsHTTP + httpMaxConns
 	}
 	if lim.Cur < uint64(maxNeed) && lim.Cur < lim.Max {
 		if err := raise(min(lim.Max, uint64(maxNeed))); err != nil {

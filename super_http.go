@@ -89,9 +89,10 @@ type nodeStatusJSON struct {
 	LastExit        string `json:"last_exit,omitempty"`
 	RSSBytes        int64  `json:"rss_bytes"`
 	GarbageLines    int    `json:"garbage_lines"`
+	nodeStatsJSON          // super_statusjson.go
 }
 
-// status serves /status: the snapshot's nodes as JSON.
+// status serves /status: the snapshot's nodes and partitions as JSON.
 func (s *statusServer) status(w http.ResponseWriter, _ *http.Request) {
 	snap := s.board.load()
 	if snap == nil {
@@ -100,15 +101,17 @@ func (s *statusServer) status(w http.ResponseWriter, _ *http.Request) {
 	}
 	now := s.now()
 	out := struct {
-		PID       int              `json:"process_id"`
-		LoopAgeMs int64            `json:"loop_age_ms"`
-		Quiet     bool             `json:"quiet"`
-		Stopping  bool             `json:"stopping"`
-		Nodes     []nodeStatusJSON `json:"nodes"`
-	}{PID: snap.pid, LoopAgeMs: now.Sub(snap.at).Milliseconds(), Quiet: snap.quiet, Stopping: snap.stopping}
+		PID        int              `json:"process_id"`
+		LoopAgeMs  int64            `json:"loop_age_ms"`
+		Quiet      bool             `json:"quiet"`
+		Stopping   bool             `json:"stopping"`
+		Nodes      []nodeStatusJSON `json:"nodes"`
+		Partitions []partitionJSON  `json:"partitions"`
+	}{PID: snap.pid, LoopAgeMs: now.Sub(snap.at).Milliseconds(), Quiet: snap.quiet, Stopping: snap.stopping,
+		Partitions: partitionsJSON(snap.parts)}
 	for _, n := range snap.nodes {
 		j := nodeStatusJSON{ID: n.id, PID: n.pid, State: n.state, LastStatus: n.status, Restarts: n.restarts,
-			LastExit: n.lastExit, RSSBytes: n.rssBytes, GarbageLines: n.garbage}
+			LastExit: n.lastExit, RSSBytes: n.rssBytes, GarbageLines: n.garbage, nodeStatsJSON: statsJSON(n, now)}
 		if n.reported && n.state != "down" {
 			age := now.Sub(n.lastReport).Milliseconds()
 			j.LastReportAgeMs = &age
@@ -168,6 +171,7 @@ func (s *statusServer) metrics(w http.ResponseWriter, _ *http.Request) {
 			}
 		}
 	}
+	writeStatsMetrics(&b, snap) // super_statsmetrics.go
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
 }

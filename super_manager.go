@@ -45,9 +45,11 @@ type manager struct {
 	heartbeat     time.Duration // with -http: the loop turns at least this often, so /healthz can tell a live loop from a wedged one
 	serving       bool          // with -http: publish snapshots and read node RSS; without it, neither costs the loop anything
 	orphansReaped int
-	adopted       adoption // super_reaper.go
-	reapPending   bool     // reapOrphans stopped at its cap: go on at the next turn
-	forkLog       forkLog  // the last fork_failed line (forkFailed)
+	adopted       adoption      // super_reaper.go
+	reapPending   bool          // reapOrphans stopped at its cap: go on at the next turn
+	forkLog       forkLog       // the last fork_failed line (forkFailed)
+	statsBuf      []byte        // with -http: one read of a stats pipe (super_stats.go)
+	parts         partitionView // with -http: the swarm's partitions (super_partitions.go)
 }
 
 // newManager prepares the loop (epoll, signal eventfd, child subreaper);
@@ -68,6 +70,7 @@ func newManager(cfg *config, log *slog.Logger, exe string, args []string, sigIn 
 	}
 	if cfg.httpAddr != "" {
 		m.heartbeat, m.serving = httpHeartbeat, true
+		m.statsBuf = make([]byte, statsChunk)
 	}
 	m.nameProcess() // procname.go
 	// Orphans anywhere below us (a dead node's handler, say) are
@@ -284,6 +287,9 @@ func (m *manager) fireDeadlines(now time.Time) {
 func (m *manager) stopNode(n *node, status int, now time.Time) {
 	m.log.Warn("swarm.manager.stopping", "node", n.id, "node_pid", n.pid, "status", status,
 		"late_ms", m.lateness(n, status, now))
+	if n.state == nodeRunning {
+		n.healthStop, n.stopStatus = true, status // the cause of its exit (super_exits.go)
+	}
 	m.term(n, now)
 }
 
@@ -339,7 +345,7 @@ func (m *manager) startNode(n *node, now time.Time) {
 		env = append(env, nodeRoutesEnv+"="+m.cfg.routeJSON[n.id])
 	}
 	ranBefore := n.pid != 0 // a node that never ran is not restarted by its first start
-	if err := n.start(m.sys.spawn, m.exe, m.args, env, now); err != nil {
+	if err := n.start(m.sys.spawn, m.exe, m.args, env, m.serving, now); err != nil {
 		// Treated like a death at once, so the backoff keeps a failing
 		// fork (EAGAIN, EMFILE, ENOMEM) from spinning.
 		n.forkFailures++

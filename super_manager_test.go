@@ -41,6 +41,7 @@ type fakeProc struct {
 	pid     int
 	pidfd   int // an eventfd, readable once the process has died; or /dev/null, which epoll refuses
 	report  int // write end of its health pipe; -1 once it died
+	stats   int // write end of its stats pipe (fd 4) when its supervisor serves -http; else -1
 	signals []unix.Signal
 	exit    *exitStatus // how it ended; nil while it runs
 	reaped  bool
@@ -56,6 +57,7 @@ type fakeSys struct {
 	forkErr    error // when set, every spawn fails with it
 	ignoreTERM bool  // processes live on after TERM; else TERM makes them exit 0
 	unwatched  bool  // spawns hand out a pidfd that epoll refuses
+	serving    bool  // the manager serves -http: every node gets a stats pipe
 }
 
 // superSys is the seam the manager gets.
@@ -75,7 +77,7 @@ func (f *fakeSys) spawn(s spawnSpec) (pid, pidfd int, err error) {
 	if f.forkErr != nil {
 		return 0, -1, f.forkErr
 	}
-	p := &fakeProc{node: -1, pid: 100000 + len(f.procs)}
+	p := &fakeProc{node: -1, pid: 100000 + len(f.procs), stats: -1}
 	for _, kv := range s.env {
 		if v, ok := strings.CutPrefix(kv, "SWARM_NODE_ID="); ok {
 			p.node, _ = strconv.Atoi(v)
@@ -83,6 +85,11 @@ func (f *fakeSys) spawn(s spawnSpec) (pid, pidfd int, err error) {
 	}
 	if p.report, err = unix.FcntlInt(s.files[healthFd], unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		f.t.Fatalf("dup health pipe: %v", err)
+	}
+	if len(s.files) > statsFd {
+		if p.stats, err = unix.FcntlInt(s.files[statsFd], unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			f.t.Fatalf("dup stats pipe: %v", err)
+		}
 	}
 	if f.unwatched {
 		p.pidfd, err = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -124,6 +131,12 @@ func (f *fakeSys) die(p *fakeProc, st exitStatus) {
 		f.t.Fatalf("close health pipe: %v", err)
 	}
 	p.report = -1
+	if p.stats >= 0 {
+		if err := unix.Close(p.stats); err != nil {
+			f.t.Fatalf("close stats pipe: %v", err)
+		}
+		p.stats = -1
+	}
 	if f.unwatched {
 		return // nobody watches this pidfd
 	}
@@ -190,6 +203,9 @@ func newManagerHarness(t *testing.T, nodes int, setup func(*fakeSys)) *managerHa
 	}
 	logs := &logRecorder{}
 	m := &manager{cfg: managerConfig(nodes), log: slog.New(logs), exe: "swarm", epfd: epfd, buf: make([]byte, readChunk), sys: sys.superSys()}
+	if sys.serving {
+		m.serving, m.statsBuf = true, make([]byte, statsChunk)
+	}
 	for i := 0; i < nodes; i++ {
 		m.nodes = append(m.nodes, newNode(i))
 	}
@@ -211,10 +227,16 @@ func (h *managerHarness) close() {
 		if n.pipe >= 0 {
 			unix.Close(n.pipe)
 		}
+		if n.stats.fd >= 0 {
+			unix.Close(n.stats.fd)
+		}
 	}
 	for _, p := range h.sys.procs {
 		if p.report >= 0 {
 			unix.Close(p.report)
+		}
+		if p.stats >= 0 {
+			unix.Close(p.stats)
 		}
 	}
 	unix.Close(h.m.epfd)

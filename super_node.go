@@ -62,11 +62,17 @@ type node struct {
 	forkFailures int
 	lastExit     exitStatus
 	deferred     []unix.Signal // signals held back until the node has reported once
+
+	// healthStop: the manager stopped this incarnation for stopStatus
+	// (an unhealthy report or statusHanging), the cause of its exit.
+	healthStop bool
+	stopStatus int
+	stats      nodeStats // super_stats.go; with -http only
 }
 
 // newNode is node id before its first start.
 func newNode(id int) *node {
-	return &node{id: id, pidfd: -1, pipe: -1}
+	return &node{id: id, pidfd: -1, pipe: -1, stats: nodeStats{fd: -1}}
 }
 
 // availableCPUs is the CPUs this process may use: the affinity mask and,
@@ -78,29 +84,48 @@ func availableCPUs() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// start spawns the node with a fresh health pipe. The supervisor's copy of
-// the write end is closed at once, so EOF on the read end means every
-// writer is gone. fork is superSys.spawn.
-func (n *node) start(fork func(spawnSpec) (pid, pidfd int, err error), exe string, args, env []string, now time.Time) error {
+// start spawns the node with a fresh health pipe, and with withStats a
+// stats pipe as its fd 4 (super_stats.go). The supervisor's copies of the
+// write ends are closed at once, so EOF on a read end means every writer
+// is gone. fork is superSys.spawn.
+func (n *node) start(fork func(spawnSpec) (pid, pidfd int, err error), exe string, args, env []string, withStats bool, now time.Time) error {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return os.NewSyscallError("pipe2", err)
+	}
+	files := []uintptr{0, 1, 2, uintptr(p[1])}
+	statsRead := -1
+	if withStats {
+		r, w, err := makeStatsPipe()
+		if err != nil {
+			unix.Close(p[0])
+			unix.Close(p[1])
+			return err
+		}
+		statsRead, files = r, append(files, uintptr(w))
 	}
 	pid, pidfd, err := fork(spawnSpec{
 		path:  exe,
 		argv:  append([]string{nodeTitle(n.id)}, args...), // procname.go
 		env:   env,
-		files: []uintptr{0, 1, 2, uintptr(p[1])},
+		files: files,
 	})
-	// Our copy of the write end goes whatever happened. Linux releases the
-	// fd even when close reports an error (EINTR included), and a child
-	// that is running must be supervised, not dropped over it.
-	_ = unix.Close(p[1])
+	// Our copies of the write ends go whatever happened. Linux releases
+	// the fd even when close reports an error (EINTR included), and a
+	// child that is running must be supervised, not dropped over it.
+	for _, w := range files[healthFd:] {
+		_ = unix.Close(int(w))
+	}
 	if err != nil {
 		unix.Close(p[0])
+		if statsRead >= 0 {
+			unix.Close(statsRead)
+		}
 		return err
 	}
 	n.pid, n.pidfd, n.pipe = pid, pidfd, p[0]
+	n.stats.fd, n.stats.parser, n.stats.fresh, n.stats.rate, n.stats.garbage = statsRead, statsParser{}, false, 0, 0
+	n.healthStop, n.stopStatus = false, 0
 	n.state = nodeRunning
 	n.startedAt, n.lastReport = now, now
 	n.reported, n.status, n.garbage, n.killed = false, statusHealthy, 0, false
