@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,8 +153,13 @@ func startStatsNode(t testing.TB, args ...string) (*swarmProc, string) {
 	argv := []string{"bash", "-c", `exec "$0" "$@" 3> >(exec cat >"$NODE_DIR/health") 4> >(exec cat >"$NODE_DIR/stats")`, swarmBin}
 	// The supervisor gives its nodes stats only with -http: this node gets
 	// the interval its test asked for.
-	argv = append(append(argv, cfg.nodeArgs()...), "-stats-interval="+cfg.statsInterval.String())
-	return startArgv(t, env, argv), dir
+	nodeArgs := cfg.nodeArgs()
+	for i, a := range nodeArgs {
+		if strings.HasPrefix(a, "-stats-interval=") {
+			nodeArgs[i] = "-stats-interval=" + cfg.statsInterval.String()
+		}
+	}
+	return startArgv(t, env, append(argv, nodeArgs...)), dir
 }
 
 // lastStats is the last whole line of a stats file, parsed; false while
