@@ -57,13 +57,7 @@ func TestStatsSwarmViewMatchesBroker(t *testing.T) {
 	l, _ := s.waitLog(10*time.Second, "http listening", 0, logged("swarm.http.listening"))
 	base := "http://" + l.str("addr")
 	s.waitNodesReady(2, 0)
-	deadline := time.Now().Add(15 * time.Second)
-	for v := getView(t, base); len(v.Partitions) == 0; v = getView(t, base) {
-		if time.Now().After(deadline) {
-			t.Skip("SKIPPED: needs h-nodestats: no node sent stats in 15 s (the node side of issue 12 is not merged)")
-		}
-		time.Sleep(100 * time.Millisecond) // polling /status: no event announces a stats line
-	}
+	waitFor(t, 15*time.Second, "a node's stats in /status", func() bool { return len(getView(t, base).Partitions) > 0 })
 	// The records come once the group has settled: a partition that moves
 	// while caught up has no high watermark at its new owner until
 	// records come (a node learns it from fetches), so no lag to check.
