@@ -91,8 +91,11 @@ type consumer struct {
 	retries  retries // partitions paused for a retry (node_retry.go)
 	// stats is what the stats line and stall detection read
 	// (node_stats.go); marked is what the last settle marked.
-	stats  *routeStats
-	marked []*kgo.Record
+	stats *routeStats
+	// endOffsetsEvery is how often stats ask the brokers for end offsets
+	// (node_endoffsets.go); 0 without stats.
+	endOffsetsEvery time.Duration
+	marked          []*kgo.Record
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
@@ -111,6 +114,7 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
 	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
 		c.stats = newRouteStats()
+		c.endOffsetsEvery = endOffsetsEvery(cfg.stallTTL)
 	}
 	c.retries.pol = policyFor(cfg, r)
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
@@ -165,6 +169,11 @@ func (c *consumer) lost(_ context.Context, cl *kgo.Client, parts map[string][]in
 func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandler) error {
 	defer c.close()
 	c.started = time.Now()
+	if c.stats != nil {
+		probe, stopProbe := context.WithCancel(ctx)
+		defer stopProbe() // before close: deferred later, runs first
+		go c.probeEndOffsets(probe, c.endOffsetsEvery)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -150,7 +150,13 @@ func (s *routeStats) fetched(fetches kgo.Fetches, now time.Time) {
 			marks = append(marks, partOffset{topicPartition{p.Topic, p.Partition}, p.HighWatermark})
 		}
 	})
-	if len(marks) == 0 {
+	s.highWatermarks(marks, now)
+}
+
+// highWatermarks takes high watermarks from fetches or from the brokers'
+// end offsets (node_endoffsets.go) for partitions the route owns.
+func (s *routeStats) highWatermarks(marks []partOffset, now time.Time) {
+	if s == nil || len(marks) == 0 {
 		return
 	}
 	s.mu.Lock()
@@ -165,6 +171,21 @@ func (s *routeStats) fetched(fetches kgo.Fetches, now time.Time) {
 		}
 		ps.hwm = m.off
 	}
+}
+
+// topics are the topics of the partitions the route owns now.
+func (s *routeStats) topics() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for tp := range s.parts {
+		if !seen[tp.topic] {
+			seen[tp.topic] = true
+			out = append(out, tp.topic)
+		}
+	}
+	return out
 }
 
 // partOffset is an offset of one partition.

@@ -1,0 +1,65 @@
+//go:build linux
+
+package main
+
+// The high watermarks a node learns without fetching. Fetches carry a
+// partition's high watermark only when they carry records, so a node whose
+// fetches fail (a broker that came back with new topic ids answers every
+// fetch with an error) would see no lag and never stall, and a partition
+// that came to the node caught up would show no lag until new records
+// come. Asking the brokers for the owned topics' end offsets now and then
+// (one ListOffsets request per route, as kafka_exporter does) closes both.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// maxEndOffsetsEvery bounds how often a route asks for end offsets; with a
+// -stall-ttl under four times this, a quarter of it, so a stall is seen
+// within the TTL and a quarter.
+const maxEndOffsetsEvery = 30 * time.Second
+
+// endOffsetsEvery is how often route stats are refreshed from the brokers'
+// end offsets for stall detection with ttl (0: off).
+func endOffsetsEvery(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return maxEndOffsetsEvery
+	}
+	return min(max(ttl/4, time.Second), maxEndOffsetsEvery)
+}
+
+// probeEndOffsets refreshes the route's high watermarks from the brokers
+// every interval until ctx ends. A failed request is tried at the next
+// tick: the fetches' errors are logged by the poll loop already.
+func (c *consumer) probeEndOffsets(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	adm := kadm.NewClient(c.cl)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		topics := c.stats.topics()
+		if len(topics) == 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		ends, err := adm.ListEndOffsets(rctx, topics...)
+		cancel()
+		if err != nil {
+			continue
+		}
+		var marks []partOffset
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil && o.Offset >= 0 {
+				marks = append(marks, partOffset{topicPartition{o.Topic, o.Partition}, o.Offset})
+			}
+		})
+		c.stats.highWatermarks(marks, time.Now())
+	}
+}
