@@ -184,9 +184,9 @@ func TestStatsFloodBoundedAndHealthUntouched(t *testing.T) {
 		total   int
 		garbage int // stats garbage at the end; -1: as many as lines written
 	}{
-		{"valid lines", valid, 100 << 20, 0},
-		{"one endless line", strings.Repeat("x", 64<<10), 100 << 20, 1}, // its newline comes at the end
-		{"garbage lines", strings.Repeat("{not json}\n", 1000), 100 << 20, -1},
+		{"valid lines", valid, 16 << 20, 0},
+		{"one endless line", strings.Repeat("x", 64<<10), 16 << 20, 1}, // its newline comes at the end
+		{"garbage lines", strings.Repeat("{not json}\n", 1000), 16 << 20, -1},
 	} {
 		t.Run(strings.ReplaceAll(tc.doc, " ", "_"), func(t *testing.T) {
 			floodStats(t, tc.chunk, tc.total, tc.garbage)
