@@ -29,7 +29,10 @@ func openStatsPipe(fd int) bool {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return false
 	}
-	unix.CloseOnExec(fd)
+	// A handler command must not inherit it (fcntl(2) F_SETFD).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		return false
+	}
 	return true
 }
 

@@ -49,7 +49,8 @@ type statusBoard struct{ cur atomic.Pointer[snapshot] }
 func (b *statusBoard) load() *snapshot { return b.cur.Load() }
 
 // publish is called by the loop only, with -http. It reads every node's
-// stats pipe first: the one moment stats are read, once per heartbeat.
+// stats pipe first: the one moment stats are read, after every loop turn
+// (at least once per heartbeat); a pipe with nothing in it costs one EAGAIN.
 func (m *manager) publish(now time.Time) {
 	for _, n := range m.nodes {
 		if n.stats.fd >= 0 {

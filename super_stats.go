@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -223,6 +224,11 @@ func (s *statsIn) bound() {
 func clipStats(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	// At a rune's start: a label cut inside a UTF-8 sequence is invalid
+	// Prometheus text, and one bad label fails the whole scrape.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return string([]byte(s[:n]))
 }

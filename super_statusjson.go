@@ -74,8 +74,8 @@ func statsJSON(n nodeSnapshot, now time.Time) nodeStatsJSON {
 		return j
 	}
 	age, rate := now.Sub(n.statsAt).Milliseconds(), n.rate
-	if n.state == "down" {
-		rate = 0
+	if n.state == "down" || now.Sub(n.statsAt) > staleAfter {
+		rate = 0 // a node that stopped sending is not handling at its last rate
 	}
 	j.StatsAgeMs, j.RecordsPerS = &age, &rate
 	var t [6]int64
