@@ -95,7 +95,10 @@ type consumer struct {
 	// endOffsetsEvery is how often stats ask the brokers for end offsets
 	// (node_endoffsets.go); 0 without stats.
 	endOffsetsEvery time.Duration
-	marked          []*kgo.Record
+	// fromStart: a partition with no commit starts at the log start
+	// (-initial-offset earliest), for stall detection's baseline.
+	fromStart bool
+	marked    []*kgo.Record
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
@@ -115,6 +118,7 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
 		c.stats = newRouteStats()
 		c.endOffsetsEvery = endOffsetsEvery(cfg.stallTTL)
+		c.fromStart = cfg.initialOffset != "latest"
 	}
 	c.retries.pol = policyFor(cfg, r)
 	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),

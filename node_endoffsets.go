@@ -54,12 +54,45 @@ func (c *consumer) probeEndOffsets(ctx context.Context, every time.Duration) {
 		if err != nil {
 			continue
 		}
-		var marks []partOffset
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Err == nil && o.Offset >= 0 {
-				marks = append(marks, partOffset{topicPartition{o.Topic, o.Partition}, o.Offset})
-			}
-		})
-		c.stats.highWatermarks(marks, time.Now())
+		c.stats.highWatermarks(listed(ends), time.Now())
+		c.stats.bases(c.committed(), c.startOffsets(ctx, adm, topics, every))
 	}
+}
+
+// listed is the offsets of a ListOffsets answer that came without error.
+func listed(os kadm.ListedOffsets) []partOffset {
+	var out []partOffset
+	os.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset >= 0 {
+			out = append(out, partOffset{topicPartition{o.Topic, o.Partition}, o.Offset})
+		}
+	})
+	return out
+}
+
+// committed is the group's committed offsets as the client last saw them.
+func (c *consumer) committed() []partOffset {
+	var out []partOffset
+	for topic, ps := range c.cl.CommittedOffsets() {
+		for p, o := range ps {
+			out = append(out, partOffset{topicPartition{topic, p}, o.Offset})
+		}
+	}
+	return out
+}
+
+// startOffsets are the log start offsets, where a partition with no
+// commit starts with -initial-offset earliest; none with latest (such a
+// partition starts at the end, so it has nothing waiting until records come).
+func (c *consumer) startOffsets(ctx context.Context, adm *kadm.Client, topics []string, every time.Duration) []partOffset {
+	if !c.fromStart {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, every)
+	defer cancel()
+	starts, err := adm.ListStartOffsets(rctx, topics...)
+	if err != nil {
+		return nil
+	}
+	return listed(starts)
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -166,4 +167,123 @@ func TestStallReportedByARealNode(t *testing.T) {
 		t.Errorf("partition %+v: want handled part of the way to 3000, not paused", p)
 	}
 	node.stop()
+}
+
+// A partition written by a transactional producer ends with a
+// commit marker the consumer never gets: handled stops one below the high
+// watermark for good. Quiet and fully handled, it must not stall.
+func TestStallNotForATransactionsCommitMarker(t *testing.T) {
+	_, addr := newBroker(t, 1, "orders")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("tx"), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	node, dir := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stall-ttl=1s", "-report-interval=100ms",
+		"-stats-interval=100ms")...)
+	defer node.stop()
+	file := filepath.Join(dir, "stats")
+	var l statsLine
+	waitFor(t, 30*time.Second, "the 10 records handled and committed", func() bool {
+		var ok bool
+		l, ok = lastStats(t, file)
+		return ok && len(l.Routes) == 1 && len(l.Routes[0].Partitions) == 1 && l.Routes[0].Handled == 10 &&
+			l.Routes[0].Partitions[0].Committed == 10
+	})
+	caught := time.Now()
+	waitFor(t, 30*time.Second, "4 s of the node's stats after catching up", func() bool {
+		l, _ = lastStats(t, file)
+		return l.AtMs >= caught.Add(4*time.Second).UnixMilli()
+	})
+	health, _ := os.ReadFile(filepath.Join(dir, "health"))
+	if strings.Contains(string(health), "4\n") {
+		t.Errorf("a quiet, fully handled transactional partition reported stalled (status 4); partition %+v",
+			l.Routes[0].Partitions[0])
+	}
+}
+
+// A node whose fetches never succeed from its start (or whose partitions
+// came to it at a rebalance: eager range is the default) never handled
+// anything: the partition is judged from where it starts (the committed
+// offset, else the log start), and the end-offset probe knows records
+// wait, so it stalls.
+func TestStallWhenNothingWasEverFetched(t *testing.T) {
+	c, addr := newBroker(t, 1, "orders")
+	produce(t, addr, "orders", 100)
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	c.ControlKey(kmsg.Fetch.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		fetches.Add(1)
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	node, dir := startStatsNode(t, swarmArgs(addr, "-handler=discard", "-stall-ttl=1s", "-report-interval=100ms",
+		"-stats-interval=100ms")...)
+	defer node.stop()
+	file := filepath.Join(dir, "stats")
+	waitFor(t, 30*time.Second, "the probe's high watermark 100 in the stats", func() bool {
+		l, ok := lastStats(t, file)
+		return ok && len(l.Routes) == 1 && len(l.Routes[0].Partitions) == 1 && l.Routes[0].Partitions[0].HighWatermark == 100
+	})
+	start := time.Now()
+	var l statsLine
+	waitFor(t, 30*time.Second, "8 s of stats with the lag of 100 (8 TTLs)", func() bool {
+		l, _ = lastStats(t, file)
+		return l.AtMs >= start.Add(8*time.Second).UnixMilli()
+	})
+	health, _ := os.ReadFile(filepath.Join(dir, "health"))
+	if !strings.Contains(string(health), "4\n") {
+		t.Errorf("no fetch ever answered, lag 100 for 8 TTLs, yet no status 4; partition %+v, fetches %d",
+			l.Routes[0].Partitions[0], fetches.Load())
+	}
+}
+
+// franz-go hands a buffered fetch out partition by partition, so
+// with a backlog a slow handler works through partition 0 while partition
+// 1's records wait in the client. The node makes progress all along; it
+// must not be judged stalled (and killed, to do the same again).
+func TestStallNotWhileAnotherPartitionProgresses(t *testing.T) {
+	t0 := time.Now()
+	ttl := 5 * time.Minute
+	c := statsConsumer(t, t0)
+	c.stats.dropped(map[string][]int32{"t": {2}})
+	rec := func(p int32, off int64) *kgo.Record { return &kgo.Record{Topic: "t", Partition: p, Offset: off} }
+	// Both caught up at 1, then a burst: 10 000 records each.
+	first := newDelivery([]*kgo.Record{rec(0, 0), rec(1, 0)})
+	first.handledAll()
+	settleBatch(c, first, time.Millisecond, t0)
+	c.stats.fetched(fetchOf(map[int32]int64{0: 10001, 1: 10001}), t0)
+	// Batches of 500 of partition 0, 30 s each (under -consuming-ttl).
+	now := t0
+	for off := int64(1); off < 10001; off += 500 {
+		recs := make([]*kgo.Record, 0, 500)
+		for o := off; o < off+500; o++ {
+			recs = append(recs, rec(0, o))
+		}
+		d := newDelivery(recs)
+		c.stats.handing(d)
+		now = now.Add(30 * time.Second)
+		if c.stalled(now, ttl) {
+			t.Fatalf("judged stalled at %v while handling batch after batch (partition 0 at %d)", now.Sub(t0), off)
+		}
+		d.handledAll()
+		settleBatch(c, d, 30*time.Second, now)
+		if c.stalled(now, ttl) {
+			t.Fatalf("judged stalled at %v right after a batch moved partition 0 to %d", now.Sub(t0), off+500)
+		}
+	}
 }

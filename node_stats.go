@@ -56,17 +56,20 @@ type latencyHist struct {
 	Counts []int64 `json:"counts"`
 	SumMs  int64   `json:"sum_ms"`
 	Count  int64   `json:"count"`
+	// sumNs is the exact sum: SumMs is it in whole ms, so that many short
+	// batches do not each round down to nothing.
+	sumNs int64
 }
 
 // observe counts one batch handled in d.
 func (h *latencyHist) observe(d time.Duration) {
-	ms := d.Milliseconds()
 	i := 0
 	for i < len(h.Le) && float64(d)/float64(time.Millisecond) > float64(h.Le[i]) {
 		i++
 	}
 	h.Counts[i]++
-	h.SumMs += ms
+	h.sumNs += int64(d)
+	h.SumMs = h.sumNs / int64(time.Millisecond)
 	h.Count++
 }
 
@@ -84,6 +87,10 @@ type partStats struct {
 	handled int64     // the offset after the last final record; -1: none yet
 	hwm     int64     // high watermark from the last fetch; -1: not fetched yet
 	moved   time.Time // when handled last moved, or the partition was assigned or released from a hold
+	// base is where the partition's consumption starts when nothing of it
+	// was handled yet: the group's committed offset, else (earliest) the
+	// log start; -1 while unknown (node_endoffsets.go fills it in).
+	base int64
 }
 
 // routeStats is one route's stats; mu guards all of it. A route keeps none
@@ -116,7 +123,7 @@ func (s *routeStats) assigned(parts map[string][]int32, now time.Time) {
 	for topic, ps := range parts {
 		for _, p := range ps {
 			if _, ok := s.parts[topicPartition{topic, p}]; !ok {
-				s.parts[topicPartition{topic, p}] = &partStats{handled: -1, hwm: -1, moved: now}
+				s.parts[topicPartition{topic, p}] = &partStats{handled: -1, hwm: -1, base: -1, moved: now}
 			}
 		}
 	}
@@ -283,5 +290,22 @@ func (s *routeStats) settled(b batchStats, now time.Time) {
 			s.failures = append(s.failures[:0], s.failures[1:]...)
 		}
 		s.failures = append(s.failures, f)
+	}
+}
+
+// bases sets where consumption starts for partitions nothing of which was
+// handled yet: committed offsets, else log start offsets.
+func (s *routeStats) bases(committed, starts []partOffset) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range [][]partOffset{starts, committed} { // committed wins
+		for _, m := range set {
+			if ps := s.parts[m.tp]; ps != nil && m.off >= 0 {
+				ps.base = m.off
+			}
+		}
 	}
 }

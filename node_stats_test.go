@@ -202,3 +202,16 @@ func TestStatsLineTruncated(t *testing.T) {
 		t.Error("a route that cannot fit even bare: want an error, not a broken line")
 	}
 }
+
+// The handle-time sum is exact and rounded only once: truncating each
+// batch to whole milliseconds would leave a fast handler's _sum near 0
+// (ten batches of 0.9 ms summing to 0 ms, not 9).
+func TestLatencySumNotRoundedPerBatch(t *testing.T) {
+	s := newRouteStats()
+	for i := 0; i < 10; i++ {
+		s.lat.observe(900 * time.Microsecond)
+	}
+	if s.lat.SumMs < 8 {
+		t.Errorf("sum of 10 batches of 0.9 ms is %d ms, want about 9", s.lat.SumMs)
+	}
+}

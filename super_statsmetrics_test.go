@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -304,5 +305,27 @@ func TestMetricsParserRefuses(t *testing.T) {
 		if !r.failed {
 			t.Errorf("parser accepted %q", body)
 		}
+	}
+}
+
+// A long group name is clipped at 255 bytes on a rune boundary: the
+// clipped name goes into /metrics label values, which must be valid UTF-8
+// (Prometheus rejects the whole scrape otherwise).
+func TestMetricsLabelsClippedAtARune(t *testing.T) {
+	group := strings.Repeat("a", 254) + "é"
+	line := `{"v":1,"at_ms":1,"routes":[{"route":0,"group":"` + group + `","handled":1,` +
+		`"partitions":[{"topic":"t","partition":0,"handled":1,"committed":1,"high_watermark":2}]}]}`
+	s, ok := parseStatsLine([]byte(line), false)
+	if !ok {
+		t.Fatal("line not taken")
+	}
+	var pv partitionView
+	now := time.Now()
+	pv.update(0, s, now)
+	snap := &snapshot{nodes: []nodeSnapshot{{id: 0, stats: s}}, parts: pv.snapshot(now, func(int) bool { return false })}
+	var b strings.Builder
+	writeStatsMetrics(&b, snap)
+	if !utf8.ValidString(b.String()) {
+		t.Errorf("/metrics is not valid UTF-8: group clipped to %q", s.Routes[0].Group[250:])
 	}
 }
