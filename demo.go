@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -75,19 +77,59 @@ func runDemo(cfg *config) int {
 	if err != nil {
 		return fail(err)
 	}
+	fds, err := demoStatusAddr(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		if errors.As(err, new(*usageError)) {
+			return exitUsage
+		}
+		return exitFailure
+	}
 	fmt.Fprintf(p.out, "swarm demo: %d records in %s (filled in %.1fs, broker %s); %d nodes, handler %s, group %s\n",
 		p.total, strings.Join(cfg.topics, ","), time.Since(filled).Seconds(), strings.Join(cfg.bootstrap, ","),
 		cfg.nodes, cfg.handler, cfg.group)
 
-	// From here on the swarm runs exactly as supervise() runs it.
+	// From here on the swarm runs as supervise() runs it, always with
+	// the status endpoint, and with the demo's kill hooked into its loop.
 	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
 	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs(), nil)
 	if err != nil {
 		return fail(fmt.Errorf("start supervisor: %w", err))
 	}
+	ln, err := serveStatus(cfg.httpAddr, &m.board, log, fds.httpConns)
+	if err != nil {
+		return fail(err)
+	}
+	defer ln.Close()
+	fmt.Fprintf(p.out, "swarm demo: status page %s\n", demoURL(ln.Addr()))
+	m.afterTurn = func() { p.kill.killer.afterTurn(m) }
 	// Only now: the manager's own registration takes the next signal.
 	setup.cancel()
 	return p.watch(m)
+}
+
+// demoStatusAddr gives the demo its status endpoint: -http as given, or a
+// free loopback port. The fd budget is checked as supervise checks it,
+// with the broker's and the demo client's fds already open.
+func demoStatusAddr(cfg *config) (fdPlan, error) {
+	if !cfg.given["http"] {
+		cfg.httpAddr = "127.0.0.1:0"
+	}
+	return planFds(cfg.nodes, true)
+}
+
+// demoURL is the status page's address for a browser: an unspecified
+// listen address (-http :8080) is reachable on loopback.
+func demoURL(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := ta.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(host.String(), strconv.Itoa(ta.Port)) + "/"
 }
 
 // demoSetup is the demo before its swarm runs: TERM or INT cancel ctx,
@@ -162,6 +204,9 @@ func (p *demoProgress) watch(m *manager) int {
 	code := m.run()
 	close(stop)
 	<-stopped
+	for len(p.kill.killer.out) > 0 { // what the loop said after run returned
+		p.onKill(<-p.kill.killer.out)
+	}
 
 	// Measured once more after every node's final commit, so an
 	// interrupted demo reports what was really committed.
@@ -242,9 +287,12 @@ type demoProgress struct {
 	committed     map[topicPartition]int64
 	owner         map[topicPartition]int // node that last held the partition
 	perNode       []int64
-	unowned       int64 // committed while no node was seen holding it
-	consumed      int64
-	samples       []rateSample
+	// pending: committed before any node was seen holding the partition,
+	// credited to the first node seen holding it (attribute).
+	pending  map[topicPartition]int64
+	consumed int64
+	samples  []rateSample
+	kill     demoStandstill // demo_kill.go
 }
 
 // newDemoProgress reads the topics' bounds once; records produced later
@@ -268,7 +316,8 @@ func newDemoProgress(ctx context.Context, adm *kadm.Client, cfg *config, out *os
 		adm: adm, cfg: cfg, out: out, tty: isTerminal(out),
 		start: map[topicPartition]int64{}, end: map[topicPartition]int64{},
 		committed: map[topicPartition]int64{}, owner: map[topicPartition]int{},
-		perNode: make([]int64, cfg.nodes),
+		perNode: make([]int64, cfg.nodes), pending: map[topicPartition]int64{},
+		kill: demoStandstill{killer: newDemoKiller(cfg.nodes)},
 	}
 	starts.Each(func(o kadm.ListedOffset) { p.start[topicPartition{o.Topic, o.Partition}] = o.Offset })
 	ends.Each(func(o kadm.ListedOffset) {
@@ -304,16 +353,19 @@ func (p *demoProgress) run(stop <-chan struct{}) {
 				fmt.Fprintln(p.out) // keep the last progress line above the summary
 			}
 			return
+		case ev := <-p.kill.killer.out:
+			p.onKill(ev) // demo_kill.go
+			continue
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		p.measure(ctx)
-		cancel()
+		p.measureNow()
 		now := time.Now()
+		p.maybeWant()
+		p.trackStandstill(now)
 		if p.consumed >= p.total && p.doneAt.IsZero() {
 			p.doneAt = now
 		}
-		done := !p.doneAt.IsZero() && (p.settled || now.Sub(p.doneAt) >= demoSettleWait)
+		done := !p.doneAt.IsZero() && (p.settled && p.killSettled() || now.Sub(p.doneAt) >= demoSettleWait)
 		switch {
 		case p.tty:
 			p.drawLine()
@@ -335,6 +387,13 @@ func (p *demoProgress) run(stop <-chan struct{}) {
 	}
 }
 
+// measureNow is measure with the tick's own deadline.
+func (p *demoProgress) measureNow() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.measure(ctx)
+}
+
 // measure reads committed offsets and the group's assignment from the
 // broker. A failed read (the group does not exist yet) keeps the last view.
 // Newly committed records are credited to the node that held the partition
@@ -352,35 +411,54 @@ func (p *demoProgress) measure(ctx context.Context) {
 		if o, ok := offs.Lookup(tp.topic, tp.partition); ok && o.Err == nil && o.At >= 0 {
 			c = min(max(o.At, c), end) // commits only move forward here
 		}
-		if delta := c - p.committed[tp]; delta > 0 {
-			id, ok := p.owner[tp]
-			if !ok {
-				id, ok = current[tp]
-			}
-			if ok {
-				p.perNode[id] += delta
-			} else {
-				p.unowned += delta
-			}
-		}
+		p.attribute(tp, c-p.committed[tp], current)
 		p.committed[tp] = c
 		p.consumed += c - p.start[tp]
 	}
 	// Between the two rounds of a cooperative rebalance the group is
 	// Stable with revoked partitions unassigned: all must be held.
-	assigned := 0
-	for tp, id := range current {
-		p.owner[tp] = id
-		if _, ok := p.end[tp]; ok {
-			assigned++
-		}
-	}
-	p.settled = members == p.cfg.nodes && assigned == len(p.end)
+	p.settled = members == p.cfg.nodes && p.seeOwners(current) == len(p.end)
 	now := time.Now()
 	p.samples = append(p.samples, rateSample{now, p.consumed})
 	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= demoRateWindow {
 		p.samples = p.samples[1:]
 	}
+}
+
+// attribute credits delta records newly committed on tp to the node that
+// held tp at the previous look, else to the one holding it now; a
+// partition no node was seen holding yet (its first owner left before a
+// look found it) waits in pending for the first node seen holding it, so
+// every committed record is credited to some node.
+func (p *demoProgress) attribute(tp topicPartition, delta int64, current map[topicPartition]int) {
+	if delta <= 0 {
+		return
+	}
+	id, ok := p.owner[tp]
+	if !ok {
+		id, ok = current[tp]
+	}
+	if ok {
+		p.perNode[id] += delta
+	} else {
+		p.pending[tp] += delta
+	}
+}
+
+// seeOwners records who holds each partition now, credits what waited in
+// pending for its partition's first holder, and says how many of the
+// demo's partitions are held.
+func (p *demoProgress) seeOwners(current map[topicPartition]int) int {
+	assigned := 0
+	for tp, id := range current {
+		p.owner[tp] = id
+		p.perNode[id] += p.pending[tp]
+		delete(p.pending, tp)
+		if _, ok := p.end[tp]; ok {
+			assigned++
+		}
+	}
+	return assigned
 }
 
 // groupOwners is which node holds each partition now, from the group's
@@ -474,10 +552,20 @@ func (p *demoProgress) summary(m *manager) {
 		fmt.Fprintf(p.out, "swarm demo: stopped at %d of %d records after %.1fs (%.0f records/s) with %d nodes, %d restarts\n",
 			p.consumed, p.total, secs, float64(p.consumed)/max(secs, 1e-3), len(m.nodes), restarts)
 	}
+	p.printKill(true)
 	for _, n := range m.nodes {
-		fmt.Fprintf(p.out, "  node %d: %d records, %d restarts\n", n.id, p.perNode[n.id], n.restarts)
+		line := fmt.Sprintf("  node %d: %d records", n.id, p.perNode[n.id])
+		if s := &p.kill; n.id == s.killer.id && !s.at.IsZero() && s.err == nil {
+			line += fmt.Sprintf(" (%d before its kill, %d after)", s.before, p.perNode[n.id]-s.before)
+		}
+		fmt.Fprintf(p.out, "%s, %d restarts\n", line, n.restarts)
 	}
-	if p.unowned > 0 {
-		fmt.Fprintf(p.out, "  (%d records committed while the group was rebalancing: not attributed to a node)\n", p.unowned)
+	var unseen int64
+	for _, n := range p.pending {
+		unseen += n
+	}
+	if unseen > 0 {
+		// Only when stopped before a partition was ever seen held.
+		fmt.Fprintf(p.out, "  (%d records committed before any node was seen holding their partitions)\n", unseen)
 	}
 }
