@@ -81,10 +81,12 @@ type demoStandstill struct {
 	printed   bool
 }
 
-// maybeWant asks for the kill once a third of the records are committed.
+// maybeWant asks for the kill once a third of the records are committed
+// and the group is settled: then every partition's holder is known, and
+// the kill shows a recovery, not the group's first join still under way.
 func (p *demoProgress) maybeWant() {
 	s := &p.kill
-	if !s.wanted && p.consumed*demoKillAt >= p.total {
+	if !s.wanted && p.settled && p.consumed*demoKillAt >= p.total {
 		s.wanted = true
 		s.killer.want.Store(true)
 	}

@@ -25,7 +25,7 @@ var demoProgressLine = regexp.MustCompile(`^progress: (\d+)/(\d+) records .* nod
 // per-node counts add up to the total, leaving no process behind. Enough
 // records that the kill lands mid-run: commits come about once a second.
 func TestDemoConsumesAllAndExits(t *testing.T) {
-	s := startSwarm(t, "-demo", "-demo-records=60000", "-nodes=2")
+	s := startSwarm(t, "-demo", "-demo-records=80000", "-nodes=2")
 	var url string
 	s.waitStdout(60*time.Second, "the status page's URL", func(lines []string) bool {
 		for _, l := range lines {
@@ -43,14 +43,14 @@ func TestDemoConsumesAllAndExits(t *testing.T) {
 	}
 	out := s.stdoutLines()
 	all := strings.Join(out, "\n")
-	if !demoHasLine(out, regexp.MustCompile(`^swarm demo: all 60000 records consumed in [0-9.]+s \(\d+ records/s\) by 2 nodes, 1 restarts$`)) {
-		t.Errorf("no summary of 60000 records consumed with one restart; stdout:\n%s", all)
+	if !demoHasLine(out, regexp.MustCompile(`^swarm demo: all 80000 records consumed in [0-9.]+s \(\d+ records/s\) by 2 nodes, 1 restarts$`)) {
+		t.Errorf("no summary of 80000 records consumed with one restart; stdout:\n%s", all)
 	}
 	if !demoHasLine(out, regexp.MustCompile(`^swarm demo: killed node 1 \(SIGKILL\) at \d+ records; its \d+ partitions.* stood still [0-9.]+s \(longest\), replaced in [0-9.]+ ms$`)) {
 		t.Errorf("no kill line with a stand-still and a replacement time; stdout:\n%s", all)
 	}
-	if got := demoNodeSum(t, out); got != 60000 {
-		t.Errorf("per-node records sum to %d, want 60000; stdout:\n%s", got, all)
+	if got := demoNodeSum(t, out); got != 80000 {
+		t.Errorf("per-node records sum to %d, want 80000; stdout:\n%s", got, all)
 	}
 	if strings.Contains(all, "not attributed") || strings.Contains(all, "before any node was seen") {
 		t.Errorf("records left unattributed; stdout:\n%s", all)
