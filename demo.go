@@ -89,23 +89,32 @@ func runDemo(cfg *config) int {
 		p.total, strings.Join(cfg.topics, ","), time.Since(filled).Seconds(), strings.Join(cfg.bootstrap, ","),
 		cfg.nodes, cfg.handler, cfg.group)
 
-	// From here on the swarm runs as supervise() runs it, always with
-	// the status endpoint, and with the demo's kill hooked into its loop.
-	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
-	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs(), nil)
-	if err != nil {
-		return fail(fmt.Errorf("start supervisor: %w", err))
-	}
-	ln, err := serveStatus(cfg.httpAddr, &m.board, log, fds.httpConns)
+	m, closeStatus, err := p.startSwarm(fds)
 	if err != nil {
 		return fail(err)
 	}
-	defer ln.Close()
-	fmt.Fprintf(p.out, "swarm demo: status page %s\n", demoURL(ln.Addr()))
-	m.afterTurn = func() { p.kill.killer.afterTurn(m) }
+	defer closeStatus()
 	// Only now: the manager's own registration takes the next signal.
 	setup.cancel()
 	return p.watch(m)
+}
+
+// startSwarm prepares the swarm as supervise() does, always with the
+// status endpoint (its URL printed), and with the demo's kill hooked into
+// the manager's loop. The returned function closes the endpoint.
+func (p *demoProgress) startSwarm(fds fdPlan) (*manager, func(), error) {
+	log := newLogger(os.Stderr, p.cfg.logFormat, p.cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
+	m, err := newManager(p.cfg, log, "/proc/self/exe", p.cfg.nodeArgs(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	ln, err := serveStatus(p.cfg.httpAddr, &m.board, log, fds.httpConns)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(p.out, "swarm demo: status page %s\n", demoURL(ln.Addr()))
+	m.afterTurn = func() { p.kill.killer.afterTurn(m) }
+	return m, func() { ln.Close() }, nil
 }
 
 // demoStatusAddr gives the demo its status endpoint: -http as given, or a
