@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // demoProgressLine is a plain (non-terminal) progress line with per-node
@@ -43,6 +45,11 @@ func TestDemoConsumesAllAndExits(t *testing.T) {
 	}
 	out := s.stdoutLines()
 	all := strings.Join(out, "\n")
+	for _, l := range out {
+		if !strings.HasPrefix(l, "progress: ") {
+			t.Log(l)
+		}
+	}
 	if !demoHasLine(out, regexp.MustCompile(`^swarm demo: all 80000 records consumed in [0-9.]+s \(\d+ records/s\) by 2 nodes, 1 restarts$`)) {
 		t.Errorf("no summary of 80000 records consumed with one restart; stdout:\n%s", all)
 	}
@@ -180,4 +187,46 @@ func demoHasLine(lines []string, re *regexp.Regexp) bool {
 		}
 	}
 	return false
+}
+
+// The kill hook sends one KILL, through the node's pidfd, only once it is
+// wanted and the node runs, and reports the node's next start.
+func TestDemoKillerKillsOnceThroughThePidfd(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var sent []int
+	m := &manager{nodes: []*node{newNode(0), newNode(1)}, sys: superSys{
+		now: func() time.Time { return now },
+		signal: func(pidfd int, sig unix.Signal) error {
+			if sig != unix.SIGKILL {
+				t.Errorf("signal %v, want SIGKILL", sig)
+			}
+			sent = append(sent, pidfd)
+			return nil
+		},
+	}}
+	n := m.nodes[1]
+	n.state, n.pidfd, n.startedAt = nodeRunning, 41, now.Add(-time.Minute)
+	k := newDemoKiller(2)
+	k.afterTurn(m)
+	if len(sent) != 0 {
+		t.Fatalf("killed before it was wanted")
+	}
+	k.want.Store(true)
+	k.afterTurn(m)
+	k.afterTurn(m) // the node is not yet reaped: no second KILL
+	if len(sent) != 1 || sent[0] != 41 || len(k.out) != 1 {
+		t.Fatalf("KILLs to pidfds %v with %d reports, want one to 41", sent, len(k.out))
+	}
+	if ev := <-k.out; ev.replaced || !ev.at.Equal(now) || ev.err != nil {
+		t.Errorf("kill report %+v", ev)
+	}
+	now = now.Add(5 * time.Millisecond)
+	n.pidfd, n.startedAt = 42, now // reaped and started again
+	k.afterTurn(m)
+	if ev := <-k.out; !ev.replaced || ev.at.Sub(k.at) != 5*time.Millisecond {
+		t.Errorf("replacement report %+v, want 5ms after the kill", ev)
+	}
+	if len(sent) != 1 {
+		t.Errorf("KILLs to pidfds %v, want only the first incarnation's", sent)
+	}
 }
