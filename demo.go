@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -75,19 +77,68 @@ func runDemo(cfg *config) int {
 	if err != nil {
 		return fail(err)
 	}
+	fds, err := demoStatusAddr(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "swarm: %v\n", err)
+		if errors.As(err, new(*usageError)) {
+			return exitUsage
+		}
+		return exitFailure
+	}
 	fmt.Fprintf(p.out, "swarm demo: %d records in %s (filled in %.1fs, broker %s); %d nodes, handler %s, group %s\n",
 		p.total, strings.Join(cfg.topics, ","), time.Since(filled).Seconds(), strings.Join(cfg.bootstrap, ","),
 		cfg.nodes, cfg.handler, cfg.group)
 
-	// From here on the swarm runs exactly as supervise() runs it.
-	log := newLogger(os.Stderr, cfg.logFormat, cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
-	m, err := newManager(cfg, log, "/proc/self/exe", cfg.nodeArgs(), nil)
+	m, closeStatus, err := p.startSwarm(fds)
 	if err != nil {
-		return fail(fmt.Errorf("start supervisor: %w", err))
+		return fail(err)
 	}
+	defer closeStatus()
 	// Only now: the manager's own registration takes the next signal.
 	setup.cancel()
 	return p.watch(m)
+}
+
+// startSwarm prepares the swarm as supervise() does, always with the
+// status endpoint (its URL printed), and with the demo's kill hooked into
+// the manager's loop. The returned function closes the endpoint.
+func (p *demoProgress) startSwarm(fds fdPlan) (*manager, func(), error) {
+	log := newLogger(os.Stderr, p.cfg.logFormat, p.cfg.logLevel, "role", "supervisor", "pid", os.Getpid())
+	m, err := newManager(p.cfg, log, "/proc/self/exe", p.cfg.nodeArgs(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	ln, err := serveStatus(p.cfg.httpAddr, &m.board, log, fds.httpConns)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(p.out, "swarm demo: status page %s\n", demoURL(ln.Addr()))
+	m.afterTurn = func() { p.kill.killer.afterTurn(m) }
+	return m, func() { ln.Close() }, nil
+}
+
+// demoStatusAddr gives the demo its status endpoint: -http as given, or a
+// free loopback port. The fd budget is checked as supervise checks it,
+// with the broker's and the demo client's fds already open.
+func demoStatusAddr(cfg *config) (fdPlan, error) {
+	if !cfg.given["http"] {
+		cfg.httpAddr = "127.0.0.1:0"
+	}
+	return planFds(cfg.nodes, true)
+}
+
+// demoURL is the status page's address for a browser: an unspecified
+// listen address (-http :8080) is reachable on loopback.
+func demoURL(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := ta.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(host.String(), strconv.Itoa(ta.Port)) + "/"
 }
 
 // demoSetup is the demo before its swarm runs: TERM or INT cancel ctx,
@@ -162,6 +213,9 @@ func (p *demoProgress) watch(m *manager) int {
 	code := m.run()
 	close(stop)
 	<-stopped
+	for len(p.kill.killer.out) > 0 { // what the loop said after run returned
+		p.onKill(<-p.kill.killer.out)
+	}
 
 	// Measured once more after every node's final commit, so an
 	// interrupted demo reports what was really committed.
@@ -218,266 +272,4 @@ func fillDemo(ctx context.Context, cl *kgo.Client, n int) error {
 		return fmt.Errorf("produce demo records: %w", first)
 	}
 	return ctx.Err()
-}
-
-// rateSample is the consumed count at one moment, for records/s.
-type rateSample struct {
-	at       time.Time
-	consumed int64
-}
-
-// demoProgress measures the group's committed offsets against the log's
-// bounds. Only its own goroutine touches it until run has returned.
-type demoProgress struct {
-	adm   *kadm.Client
-	cfg   *config
-	out   *os.File
-	tty   bool
-	start map[topicPartition]int64 // log start offsets when the swarm began
-	end   map[topicPartition]int64 // end offsets after filling: the goal
-	total int64
-
-	began, doneAt time.Time // doneAt: when the last record was committed
-	settled       bool      // every node is in the group and every partition is assigned
-	committed     map[topicPartition]int64
-	owner         map[topicPartition]int // node that last held the partition
-	perNode       []int64
-	unowned       int64 // committed while no node was seen holding it
-	consumed      int64
-	samples       []rateSample
-}
-
-// newDemoProgress reads the topics' bounds once; records produced later
-// (there are none in the demo) would not count.
-func newDemoProgress(ctx context.Context, adm *kadm.Client, cfg *config, out *os.File) (*demoProgress, error) {
-	starts, err := adm.ListStartOffsets(ctx, cfg.topics...)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, cfg.topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	p := &demoProgress{
-		adm: adm, cfg: cfg, out: out, tty: isTerminal(out),
-		start: map[topicPartition]int64{}, end: map[topicPartition]int64{},
-		committed: map[topicPartition]int64{}, owner: map[topicPartition]int{},
-		perNode: make([]int64, cfg.nodes),
-	}
-	starts.Each(func(o kadm.ListedOffset) { p.start[topicPartition{o.Topic, o.Partition}] = o.Offset })
-	ends.Each(func(o kadm.ListedOffset) {
-		tp := topicPartition{o.Topic, o.Partition}
-		p.end[tp] = o.Offset
-		p.committed[tp] = p.start[tp]
-		p.total += o.Offset - p.start[tp]
-	})
-	return p, nil
-}
-
-// isTerminal says whether f is a terminal, the condition for redrawing one
-// line in place instead of printing a line per update.
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// run measures every demoTick and shows progress until stop is closed or
-// every record is committed; then it asks the manager to stop, once the
-// group is settled: a node stopped while its JoinGroup is in flight waits,
-// inside franz-go's Close, until the broker ends that rebalance, which
-// with static members that never rejoin takes the whole rebalance timeout
-// (60 s). A small demo finishes before the last node has even joined.
-func (p *demoProgress) run(stop <-chan struct{}) {
-	t := time.NewTicker(demoTick)
-	defer t.Stop()
-	var printed time.Time
-	for {
-		select {
-		case <-stop:
-			if p.tty {
-				fmt.Fprintln(p.out) // keep the last progress line above the summary
-			}
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		p.measure(ctx)
-		cancel()
-		now := time.Now()
-		if p.consumed >= p.total && p.doneAt.IsZero() {
-			p.doneAt = now
-		}
-		done := !p.doneAt.IsZero() && (p.settled || now.Sub(p.doneAt) >= demoSettleWait)
-		switch {
-		case p.tty:
-			p.drawLine()
-		case done || now.Sub(printed) >= demoPlainEvery:
-			printed = now
-			fmt.Fprintln(p.out, "progress: "+p.line())
-		}
-		if done {
-			if p.tty {
-				fmt.Fprintln(p.out)
-			}
-			// The manager's ordinary graceful stop, through its own signal
-			// pipe and loop: no second way to stop it. It is our own pid.
-			if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
-				fmt.Fprintf(os.Stderr, "swarm demo: stop swarm: %v\n", err)
-			}
-			return
-		}
-	}
-}
-
-// measure reads committed offsets and the group's assignment from the
-// broker. A failed read (the group does not exist yet) keeps the last view.
-// Newly committed records are credited to the node that held the partition
-// at the previous look, so a partition that moves in a rebalance is mostly
-// credited right; it is an estimate, the total is exact.
-func (p *demoProgress) measure(ctx context.Context) {
-	offs, err := p.adm.FetchOffsets(ctx, p.cfg.group)
-	if err != nil {
-		return
-	}
-	current, members := p.groupOwners(ctx)
-	p.consumed = 0
-	for tp, end := range p.end {
-		c := p.committed[tp]
-		if o, ok := offs.Lookup(tp.topic, tp.partition); ok && o.Err == nil && o.At >= 0 {
-			c = min(max(o.At, c), end) // commits only move forward here
-		}
-		if delta := c - p.committed[tp]; delta > 0 {
-			id, ok := p.owner[tp]
-			if !ok {
-				id, ok = current[tp]
-			}
-			if ok {
-				p.perNode[id] += delta
-			} else {
-				p.unowned += delta
-			}
-		}
-		p.committed[tp] = c
-		p.consumed += c - p.start[tp]
-	}
-	// Between the two rounds of a cooperative rebalance the group is
-	// Stable with revoked partitions unassigned: all must be held.
-	assigned := 0
-	for tp, id := range current {
-		p.owner[tp] = id
-		if _, ok := p.end[tp]; ok {
-			assigned++
-		}
-	}
-	p.settled = members == p.cfg.nodes && assigned == len(p.end)
-	now := time.Now()
-	p.samples = append(p.samples, rateSample{now, p.consumed})
-	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= demoRateWindow {
-		p.samples = p.samples[1:]
-	}
-}
-
-// groupOwners is which node holds each partition now, from the group's
-// member assignments, and how many members a Stable group has.
-func (p *demoProgress) groupOwners(ctx context.Context) (map[topicPartition]int, int) {
-	current := map[topicPartition]int{}
-	members := 0
-	groups, err := p.adm.DescribeGroups(ctx, p.cfg.group)
-	if err != nil {
-		return current, 0
-	}
-	for _, g := range groups {
-		if g.State == "Stable" {
-			members += len(g.Members)
-		}
-		for _, mem := range g.Members {
-			id, ok := demoNodeID(p.cfg.group, mem.ClientID)
-			a, isConsumer := mem.Assigned.AsConsumer()
-			if !ok || id >= len(p.perNode) || !isConsumer {
-				continue
-			}
-			for _, t := range a.Topics {
-				for _, part := range t.Partitions {
-					current[topicPartition{t.Topic, part}] = id
-				}
-			}
-		}
-	}
-	return current, members
-}
-
-// demoNodeID reads the node id out of a client id "<group>-node-<id>".
-func demoNodeID(group, clientID string) (int, bool) {
-	s, ok := strings.CutPrefix(clientID, group+"-node-")
-	if !ok {
-		return 0, false
-	}
-	id, err := strconv.Atoi(s)
-	return id, err == nil && id >= 0
-}
-
-// line is one progress report: consumed/total, records/s, per node.
-func (p *demoProgress) line() string {
-	var b strings.Builder
-	pct := 100 * float64(p.consumed) / float64(max(p.total, 1))
-	fmt.Fprintf(&b, "%d/%d records (%.1f%%)  %.0f records/s  nodes", p.consumed, p.total, pct, p.rate())
-	for id, n := range p.perNode {
-		fmt.Fprintf(&b, " %d:%d", id, n)
-	}
-	return b.String()
-}
-
-// rate is records/s over the last demoRateWindow.
-func (p *demoProgress) rate() float64 {
-	if len(p.samples) < 2 {
-		return 0
-	}
-	a, z := p.samples[0], p.samples[len(p.samples)-1]
-	if d := z.at.Sub(a.at).Seconds(); d > 0 {
-		return float64(z.consumed-a.consumed) / d
-	}
-	return 0
-}
-
-// drawLine redraws the progress line in place, cut to the terminal's
-// width: a wrapped line could not be redrawn with \r.
-func (p *demoProgress) drawLine() {
-	s := p.line()
-	if ws, err := unix.IoctlGetWinsize(int(p.out.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 1 && len(s) >= int(ws.Col) {
-		s = s[:ws.Col-1]
-	}
-	fmt.Fprint(p.out, "\r\033[K"+s)
-}
-
-// summary prints the outcome: records, time, rate, and each node's share
-// and restarts. m has stopped, so its state may be read here.
-func (p *demoProgress) summary(m *manager) {
-	end := p.doneAt
-	if end.IsZero() {
-		end = time.Now()
-	}
-	secs := end.Sub(p.began).Seconds()
-	restarts := 0
-	for _, n := range m.nodes {
-		restarts += n.restarts
-	}
-	if p.consumed >= p.total {
-		fmt.Fprintf(p.out, "swarm demo: all %d records consumed in %.1fs (%.0f records/s) by %d nodes, %d restarts\n",
-			p.consumed, secs, float64(p.consumed)/max(secs, 1e-3), len(m.nodes), restarts)
-	} else {
-		fmt.Fprintf(p.out, "swarm demo: stopped at %d of %d records after %.1fs (%.0f records/s) with %d nodes, %d restarts\n",
-			p.consumed, p.total, secs, float64(p.consumed)/max(secs, 1e-3), len(m.nodes), restarts)
-	}
-	for _, n := range m.nodes {
-		fmt.Fprintf(p.out, "  node %d: %d records, %d restarts\n", n.id, p.perNode[n.id], n.restarts)
-	}
-	if p.unowned > 0 {
-		fmt.Fprintf(p.out, "  (%d records committed while the group was rebalancing: not attributed to a node)\n", p.unowned)
-	}
 }

@@ -50,6 +50,10 @@ type manager struct {
 	forkLog       forkLog       // the last fork_failed line (forkFailed)
 	statsBuf      []byte        // with -http: one read of a stats pipe (super_stats.go)
 	parts         partitionView // with -http: the swarm's partitions (super_partitions.go)
+	// afterTurn, when set, runs on the loop's goroutine after every turn:
+	// the demo's one way to act on the nodes (demo_kill.go) without
+	// sharing the loop's state with another goroutine.
+	afterTurn func()
 }
 
 // newManager prepares the loop (epoll, signal eventfd, child subreaper);
@@ -140,6 +144,9 @@ func (m *manager) run() int {
 			return exitFailure
 		}
 		m.turn(events[:k])
+		if m.afterTurn != nil {
+			m.afterTurn()
+		}
 	}
 	return m.finish()
 }
