@@ -217,17 +217,10 @@ func allRecords(m map[int32][]*kgo.Record) []*kgo.Record {
 // for every ack.
 func produceRecords(t testing.TB, addr, topic string, recs []*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	for _, r := range recs {
-		r.Topic, r.Partition = topic, 0
+		r.Partition = 0
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
-	}
+	produceTo(t, addr, topic, recs)
 }
 
 // header returns the value of header key of r, and whether it is there.
@@ -357,5 +350,22 @@ func waitGroupStable(t testing.TB, c *kfake.Cluster, group string, members int, 
 	defer cancel()
 	if _, err := c.WaitGroupStable(ctx, group, members); err != nil {
 		t.Fatalf("group %s never stable with %d members: %v", group, members, err)
+	}
+}
+
+// produceTo writes recs, each to its own Partition of topic, in order, and
+// waits for every ack.
+func produceTo(t testing.TB, addr, topic string, recs []*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, r := range recs {
+		r.Topic = topic
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce to %s: %v", topic, err)
 	}
 }

@@ -12,7 +12,6 @@ package main
 // frame's attempt and the time, so the tests see each delivery.
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -54,23 +53,6 @@ func retryBatch(tag string, parts int, poison bool) []*kgo.Record {
 		}
 	}
 	return recs
-}
-
-// produceTo writes recs, each to its own Partition of topic, in order, and
-// waits for every ack.
-func produceTo(t testing.TB, addr, topic string, recs []*kgo.Record) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for _, r := range recs {
-		r.Topic = topic
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce to %s: %v", topic, err)
-	}
 }
 
 // createTopic creates topic with parts partitions: a topic whose partition
