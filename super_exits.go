@@ -22,7 +22,7 @@ const (
 	reasonConsuming                   // stopped for status 2
 	reasonMemory                      // stopped for status 3
 	reasonStalled                     // stopped for status 4
-	reasonUnhealthy                   // stopped for a status above 4 (no such status yet)
+	reasonUnhealthy                   // stopped for a status above statusStalled (none is defined)
 	reasonRolling                     // stopped by a rolling restart (HUP)
 	reasonStop                        // stopped by the swarm's graceful stop
 	reasonForced                      // KILLed during the swarm's stop (shutdown timeout or a second stop signal)
@@ -39,7 +39,7 @@ func healthReason(status int) exitReason {
 	switch {
 	case status == statusHanging:
 		return reasonHanging
-	case status >= statusPolling && status <= 4: // 4: statusStalled
+	case status >= statusPolling && status <= statusStalled:
 		return reasonPolling + exitReason(status-statusPolling)
 	}
 	return reasonUnhealthy
