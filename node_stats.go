@@ -29,16 +29,6 @@ const (
 // Prometheus's default buckets, from 1 ms.
 var latencyBoundsMs = []int64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
 
-// statsCounters are a route's outcome totals since the node started.
-type statsCounters struct {
-	Handled      int64 `json:"handled"`
-	Failed       int64 `json:"failed"`
-	Retried      int64 `json:"retried"`
-	DeadLettered int64 `json:"dead_lettered"`
-	Skipped      int64 `json:"skipped"`
-	Produced     int64 `json:"produced"`
-}
-
 // add adds o to c.
 func (c *statsCounters) add(o statsCounters) {
 	c.Handled += o.Handled
@@ -47,18 +37,6 @@ func (c *statsCounters) add(o statsCounters) {
 	c.DeadLettered += o.DeadLettered
 	c.Skipped += o.Skipped
 	c.Produced += o.Produced
-}
-
-// latencyHist is the per-batch handle time histogram; Counts is not
-// cumulative and has one more entry than Le (+Inf).
-type latencyHist struct {
-	Le     []int64 `json:"le"`
-	Counts []int64 `json:"counts"`
-	SumMs  int64   `json:"sum_ms"`
-	Count  int64   `json:"count"`
-	// sumNs is the exact sum: SumMs is it in whole ms, so that many short
-	// batches do not each round down to nothing.
-	sumNs int64
 }
 
 // observe counts one batch handled in d.
@@ -71,15 +49,6 @@ func (h *latencyHist) observe(d time.Duration) {
 	h.sumNs += int64(d)
 	h.SumMs = h.sumNs / int64(time.Millisecond)
 	h.Count++
-}
-
-// statsFailure is one failed record as the stats line shows it.
-type statsFailure struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Error     string `json:"error"`
-	AtMs      int64  `json:"at_ms"`
 }
 
 // partStats is what the route knows of one partition it owns.

@@ -12,37 +12,6 @@ import (
 	"time"
 )
 
-// statsLine is one stats report, version 1.
-type statsLine struct {
-	V      int          `json:"v"`
-	AtMs   int64        `json:"at_ms"`
-	Routes []statsRoute `json:"routes"`
-}
-
-// statsRoute is one route's part of a stats line.
-type statsRoute struct {
-	Route int    `json:"route"`
-	Group string `json:"group"`
-	statsCounters
-	LatencyMs  latencyHist      `json:"latency_ms"`
-	Partitions []statsPartition `json:"partitions"`
-	Failures   []statsFailure   `json:"failures"`
-	Truncated  bool             `json:"truncated"`
-}
-
-// statsPartition is one owned partition in a stats line; the last three
-// fields only for a partition held for a retry.
-type statsPartition struct {
-	Topic         string `json:"topic"`
-	Partition     int32  `json:"partition"`
-	Handled       int64  `json:"handled"`
-	Committed     int64  `json:"committed"`
-	HighWatermark int64  `json:"high_watermark"`
-	Paused        bool   `json:"paused,omitempty"`
-	Attempt       int    `json:"attempt,omitempty"`
-	NextTryMs     int64  `json:"next_try_ms,omitempty"`
-}
-
 // heldInfo is what a stats line shows of a partition held for a retry.
 type heldInfo struct {
 	attempt int

@@ -31,7 +31,7 @@ type partKey struct {
 // partView is what the swarm last knew of one partition.
 type partView struct {
 	node, route int
-	p           partitionIn // offsets -1 when unknown
+	p           statsPartition // offsets -1 when unknown
 	updated     time.Time
 	history     []int64 // lag samples, oldest first, -1 unknown; replaced, never modified
 }
@@ -52,7 +52,7 @@ type partitionView struct {
 }
 
 // update takes the partitions of one node's stats line.
-func (pv *partitionView) update(nodeID int, s *statsIn, now time.Time) {
+func (pv *partitionView) update(nodeID int, s *statsLine, now time.Time) {
 	if pv.byKey == nil {
 		pv.byKey = map[partKey]*partView{}
 	}
@@ -106,7 +106,7 @@ type partSnapshot struct {
 	key     partKey
 	node    int
 	route   int
-	p       partitionIn
+	p       statsPartition
 	lag     int64
 	stale   bool
 	history []int64 // shared with the view: never modified

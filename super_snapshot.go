@@ -35,7 +35,7 @@ type nodeSnapshot struct {
 
 	// From the node's stats (super_stats.go): shared with the loop, which
 	// replaces these and never modifies them.
-	stats        *statsIn // nil before the first line
+	stats        *statsLine // nil before the first line
 	statsAt      time.Time
 	rate         float64
 	statsGarbage int

@@ -35,61 +35,6 @@ const (
 	maxLatencyBuckets  = 64   // le entries of a latency histogram
 )
 
-// statsIn is one stats line as a node sends it (version 1). Unknown fields
-// are ignored; every number is an integer, so a float is garbage.
-type statsIn struct {
-	V      int       `json:"v"`
-	AtMs   int64     `json:"at_ms"`
-	Routes []routeIn `json:"routes"`
-}
-
-// routeIn is one route's counters since the node started, its partitions
-// and its last failures.
-type routeIn struct {
-	Route        int           `json:"route"`
-	Group        string        `json:"group"`
-	Handled      int64         `json:"handled"`
-	Failed       int64         `json:"failed"`
-	Retried      int64         `json:"retried"`
-	DeadLettered int64         `json:"dead_lettered"`
-	Skipped      int64         `json:"skipped"`
-	Produced     int64         `json:"produced"`
-	Latency      *latencyIn    `json:"latency_ms"`
-	Partitions   []partitionIn `json:"partitions"`
-	Failures     []failureIn   `json:"failures"`
-	Truncated    bool          `json:"truncated"`
-}
-
-// latencyIn is a histogram of batch handle times in ms: Counts has one
-// entry per Le bound plus +Inf, not cumulative.
-type latencyIn struct {
-	Le     []int64 `json:"le"`
-	Counts []int64 `json:"counts"`
-	SumMs  int64   `json:"sum_ms"`
-	Count  int64   `json:"count"`
-}
-
-// partitionIn is one owned partition; offsets are -1 when unknown.
-type partitionIn struct {
-	Topic         string `json:"topic"`
-	Partition     int32  `json:"partition"`
-	Handled       int64  `json:"handled"`
-	Committed     int64  `json:"committed"`
-	HighWatermark int64  `json:"high_watermark"`
-	Paused        bool   `json:"paused"`
-	Attempt       int    `json:"attempt"`
-	NextTryMs     int64  `json:"next_try_ms"`
-}
-
-// failureIn is one failed record.
-type failureIn struct {
-	Topic     string `json:"topic"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Error     string `json:"error"`
-	AtMs      int64  `json:"at_ms"`
-}
-
 // statsParser splits a byte stream into lines. It never buffers more than
 // maxStatsLine bytes: a longer line is counted once as garbage and skipped
 // to its newline.
@@ -100,7 +45,7 @@ type statsParser struct {
 
 // feed parses b and returns the newest valid line completed in it (nil
 // when there was none) and how many garbage lines it saw.
-func (p *statsParser) feed(b []byte) (newest *statsIn, garbage int) {
+func (p *statsParser) feed(b []byte) (newest *statsLine, garbage int) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		part := b
@@ -134,11 +79,11 @@ func (p *statsParser) feed(b []byte) (newest *statsIn, garbage int) {
 }
 
 // parseStatsLine decodes one line and bounds what is kept of it.
-func parseStatsLine(line []byte, overflow bool) (*statsIn, bool) {
+func parseStatsLine(line []byte, overflow bool) (*statsLine, bool) {
 	if overflow || len(line) == 0 {
 		return nil, false
 	}
-	var s statsIn
+	var s statsLine
 	if err := json.Unmarshal(line, &s); err != nil || !s.valid() {
 		return nil, false
 	}
@@ -149,7 +94,7 @@ func parseStatsLine(line []byte, overflow bool) (*statsIn, bool) {
 // valid says whether a decoded line has the protocol's shape: version 1,
 // no negative counter or partition, and a histogram with one count per
 // bound plus +Inf, bounds strictly rising.
-func (s *statsIn) valid() bool {
+func (s *statsLine) valid() bool {
 	if s.V != 1 {
 		return false
 	}
@@ -157,7 +102,7 @@ func (s *statsIn) valid() bool {
 		if r.Route < 0 || min(r.Handled, r.Failed, r.Retried, r.DeadLettered, r.Skipped, r.Produced) < 0 {
 			return false
 		}
-		if r.Latency != nil && !r.Latency.valid() {
+		if r.LatencyMs.present() && !r.LatencyMs.valid() {
 			return false
 		}
 		for _, p := range r.Partitions {
@@ -169,8 +114,11 @@ func (s *statsIn) valid() bool {
 	return true
 }
 
+// present says whether the line carried a histogram at all.
+func (l *latencyHist) present() bool { return len(l.Le) > 0 || len(l.Counts) > 0 }
+
 // valid checks a histogram's shape.
-func (l *latencyIn) valid() bool {
+func (l *latencyHist) valid() bool {
 	if len(l.Le) > maxLatencyBuckets || len(l.Counts) != len(l.Le)+1 || l.SumMs < 0 || l.Count < 0 {
 		return false
 	}
@@ -190,7 +138,7 @@ func (l *latencyIn) valid() bool {
 // bound cuts a valid line to what the supervisor keeps: maxStatsRoutes
 // routes, maxStatsPartitions partitions in all, the newest maxStatsFailures
 // failures per route, names and errors clipped.
-func (s *statsIn) bound() {
+func (s *statsLine) bound() {
 	if len(s.Routes) > maxStatsRoutes {
 		s.Routes = s.Routes[:maxStatsRoutes]
 	}
@@ -213,10 +161,10 @@ func (s *statsIn) bound() {
 			f.Topic, f.Error = clipStats(f.Topic, maxStatsName), clipStats(f.Error, maxStatsError)
 		}
 		// Copies, so what is kept no longer holds the decoded arrays.
-		r.Partitions = append([]partitionIn(nil), r.Partitions...)
-		r.Failures = append([]failureIn(nil), r.Failures...)
+		r.Partitions = append([]statsPartition(nil), r.Partitions...)
+		r.Failures = append([]statsFailure(nil), r.Failures...)
 	}
-	s.Routes = append([]routeIn(nil), s.Routes...)
+	s.Routes = append([]statsRoute(nil), s.Routes...)
 }
 
 // clipStats cuts s to at most n bytes, as a copy: a clipped substring would
@@ -234,7 +182,7 @@ func clipStats(s string, n int) string {
 }
 
 // handled is the node's handled total over its routes.
-func (s *statsIn) handled() int64 {
+func (s *statsLine) handled() int64 {
 	var t int64
 	for _, r := range s.Routes {
 		t += r.Handled
@@ -248,11 +196,11 @@ func (s *statsIn) handled() int64 {
 type nodeStats struct {
 	fd      int // read end of the stats pipe; -1 when none (no -http, down, at EOF)
 	parser  statsParser
-	latest  *statsIn  // the newest valid line; never modified once kept
-	at      time.Time // when latest arrived
-	fresh   bool      // latest came from the current incarnation
-	rate    float64   // records/s between the last two lines of this incarnation
-	garbage int       // garbage stats lines since the node started
+	latest  *statsLine // the newest valid line; never modified once kept
+	at      time.Time  // when latest arrived
+	fresh   bool       // latest came from the current incarnation
+	rate    float64    // records/s between the last two lines of this incarnation
+	garbage int        // garbage stats lines since the node started
 
 	exits      []exitRecord // the last maxExits, oldest first; replaced, never modified (super_exits.go)
 	exitCounts [numReasons]int
@@ -263,7 +211,7 @@ type nodeStats struct {
 // or on a read error the pipe is closed (the node's stats end there).
 func (m *manager) readStats(n *node, now time.Time) {
 	s := &n.stats
-	var newest *statsIn
+	var newest *statsLine
 	garbage := 0
 	for i := 0; i < statsReadsPerTurn && s.fd >= 0; i++ {
 		r, err := unix.Read(s.fd, m.statsBuf)
@@ -295,7 +243,7 @@ func (m *manager) readStats(n *node, now time.Time) {
 // takeStats keeps a node's newest line: its records/s against the
 // previous line of the same incarnation, and its partitions in the
 // swarm's view.
-func (m *manager) takeStats(n *node, l *statsIn, now time.Time) {
+func (m *manager) takeStats(n *node, l *statsLine, now time.Time) {
 	s := &n.stats
 	s.rate = 0
 	if s.fresh && s.latest != nil {

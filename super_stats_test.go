@@ -17,7 +17,7 @@ import (
 // (super_manager_test.go's harness with serving on).
 
 // statsJSONLine renders s as one stats line.
-func statsJSONLine(t *testing.T, s statsIn) string {
+func statsJSONLine(t *testing.T, s statsLine) string {
 	t.Helper()
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -27,8 +27,8 @@ func statsJSONLine(t *testing.T, s statsIn) string {
 }
 
 // oneRoute is a version 1 line at atMs with one route of group g.
-func oneRoute(atMs int64, g string, handled int64, parts ...partitionIn) statsIn {
-	return statsIn{V: 1, AtMs: atMs, Routes: []routeIn{{Group: g, Handled: handled, Partitions: parts}}}
+func oneRoute(atMs int64, g string, handled int64, parts ...statsPartition) statsLine {
+	return statsLine{V: 1, AtMs: atMs, Routes: []statsRoute{{Group: g, statsCounters: statsCounters{Handled: handled}, Partitions: parts}}}
 }
 
 // The parser keeps the newest valid line and counts every other line as
@@ -58,7 +58,7 @@ func TestStatsParserLines(t *testing.T) {
 	} {
 		for _, cut := range []int{1, 7, 4096, len(tc.in)} {
 			var p statsParser
-			var newest *statsIn
+			var newest *statsLine
 			garbage := 0
 			for in := tc.in; len(in) > 0; {
 				k := min(cut, len(in))
@@ -86,16 +86,16 @@ func TestStatsParserLines(t *testing.T) {
 // What is kept of one line is bounded whatever it says: 1 024 partitions
 // per node, the newest 5 failures per route, errors and names clipped.
 func TestStatsLineBounded(t *testing.T) {
-	var parts []partitionIn
+	var parts []statsPartition
 	for i := 0; i < 1500; i++ {
-		parts = append(parts, partitionIn{Topic: "t", Partition: int32(i)})
+		parts = append(parts, statsPartition{Topic: "t", Partition: int32(i)})
 	}
 	parts[1000].Topic = strings.Repeat("t", 300)
-	var fails []failureIn
+	var fails []statsFailure
 	for i := 0; i < 9; i++ {
-		fails = append(fails, failureIn{Offset: int64(i), Error: strings.Repeat("e", 1000)})
+		fails = append(fails, statsFailure{Offset: int64(i), Error: strings.Repeat("e", 1000)})
 	}
-	s := statsIn{V: 1, Routes: []routeIn{{Partitions: parts[:1000]}, {Partitions: parts[1000:], Failures: fails}}}
+	s := statsLine{V: 1, Routes: []statsRoute{{Partitions: parts[:1000]}, {Partitions: parts[1000:], Failures: fails}}}
 	l := statsJSONLine(t, s)
 	if len(l) > maxStatsLine {
 		t.Fatalf("test line is %d bytes, over maxStatsLine", len(l))
@@ -177,7 +177,7 @@ func TestStatsPipeOnlyWithHTTP(t *testing.T) {
 // touches its health handling: its reports on the real health pipe keep
 // it running and healthy, with no health garbage, while the flood goes on.
 func TestStatsFloodBoundedAndHealthUntouched(t *testing.T) {
-	valid := statsJSONLine(t, oneRoute(1, "g", 5, partitionIn{Topic: "orders", Partition: 1, HighWatermark: 10, Committed: 5, Handled: 5}))
+	valid := statsJSONLine(t, oneRoute(1, "g", 5, statsPartition{Topic: "orders", Partition: 1, HighWatermark: 10, Committed: 5, Handled: 5}))
 	for _, tc := range []struct {
 		doc     string
 		chunk   string // written over and over

@@ -100,13 +100,13 @@ func writeLatencyMetrics(b *strings.Builder, nodes []nodeSnapshot, groups [][]gr
 type groupStats struct {
 	group                                  string
 	handled, failed, retried, deadLettered int64
-	latency                                *latencyIn // nil when no route of the group sent one
+	latency                                *latencyHist // nil when no route of the group sent one
 }
 
 // byGroup sums a node's routes per group, sorted by group. Histograms are
 // summed only over routes with the same bounds (a node uses one set); a
 // route with other bounds is left out of the histogram.
-func byGroup(s *statsIn) []groupStats {
+func byGroup(s *statsLine) []groupStats {
 	if s == nil {
 		return nil
 	}
@@ -118,7 +118,7 @@ func byGroup(s *statsIn) []groupStats {
 		}
 		g := &out[i]
 		g.handled, g.failed, g.retried, g.deadLettered = g.handled+r.Handled, g.failed+r.Failed, g.retried+r.Retried, g.deadLettered+r.DeadLettered
-		g.latency = addLatency(g.latency, r.Latency)
+		g.latency = addLatency(g.latency, &r.LatencyMs)
 	}
 	slices.SortFunc(out, func(a, b groupStats) int { return strings.Compare(a.group, b.group) })
 	return out
@@ -126,12 +126,12 @@ func byGroup(s *statsIn) []groupStats {
 
 // addLatency is sum plus l as a new histogram (what a snapshot holds is
 // never modified); sum unchanged when l is nil or has other bounds.
-func addLatency(sum, l *latencyIn) *latencyIn {
+func addLatency(sum, l *latencyHist) *latencyHist {
 	switch {
-	case l == nil:
+	case !l.present():
 		return sum
 	case sum == nil:
-		return &latencyIn{Le: l.Le, Counts: slices.Clone(l.Counts), SumMs: l.SumMs, Count: l.Count}
+		return &latencyHist{Le: l.Le, Counts: slices.Clone(l.Counts), SumMs: l.SumMs, Count: l.Count}
 	case !slices.Equal(sum.Le, l.Le):
 		return sum
 	}

@@ -268,7 +268,7 @@ func labelValues(s promSample) []string {
 func TestMetricsEscapeLabels(t *testing.T) {
 	h := servingHarness(t, 1)
 	weird := "a\"b\\c\nd"
-	h.sendStats(0, statsJSONLine(t, oneRoute(1, weird, 1, partitionIn{Topic: weird, Partition: 0, Committed: 1, HighWatermark: 2})))
+	h.sendStats(0, statsJSONLine(t, oneRoute(1, weird, 1, statsPartition{Topic: weird, Partition: 0, Committed: 1, HighWatermark: 2})))
 	samples, _ := parseProm(t, getMetrics(t, h))
 	found := 0
 	for _, s := range samples {

@@ -18,13 +18,13 @@ func statsSwarm(t *testing.T) *managerHarness {
 	h.reportAll()
 	at := h.sys.clock.UnixMilli()
 	l0 := oneRoute(at, "g1", 1000,
-		partitionIn{Topic: "orders", Partition: 0, Handled: 95, Committed: 90, HighWatermark: 100},
-		partitionIn{Topic: "orders", Partition: 1, Handled: 7, Committed: 7, HighWatermark: 9, Paused: true, Attempt: 2, NextTryMs: at + 1500})
+		statsPartition{Topic: "orders", Partition: 0, Handled: 95, Committed: 90, HighWatermark: 100},
+		statsPartition{Topic: "orders", Partition: 1, Handled: 7, Committed: 7, HighWatermark: 9, Paused: true, Attempt: 2, NextTryMs: at + 1500})
 	l0.Routes[0].Failed, l0.Routes[0].Retried, l0.Routes[0].DeadLettered, l0.Routes[0].Produced = 3, 2, 1, 990
-	l0.Routes[0].Failures = []failureIn{{Topic: "orders", Partition: 1, Offset: 7, Error: "refused", AtMs: at - 1000}}
-	l0.Routes[0].Latency = &latencyIn{Le: []int64{1, 5, 10}, Counts: []int64{10, 5, 0, 1}, SumMs: 2100, Count: 16}
+	l0.Routes[0].Failures = []statsFailure{{Topic: "orders", Partition: 1, Offset: 7, Error: "refused", AtMs: at - 1000}}
+	l0.Routes[0].LatencyMs = latencyHist{Le: []int64{1, 5, 10}, Counts: []int64{10, 5, 0, 1}, SumMs: 2100, Count: 16}
 	h.sendStats(0, statsJSONLine(t, l0))
-	h.sendStats(1, statsJSONLine(t, oneRoute(at, "g1", 0, partitionIn{Topic: "orders", Partition: 2, Handled: -1, Committed: -1, HighWatermark: -1})))
+	h.sendStats(1, statsJSONLine(t, oneRoute(at, "g1", 0, statsPartition{Topic: "orders", Partition: 2, Handled: -1, Committed: -1, HighWatermark: -1})))
 	return h
 }
 
