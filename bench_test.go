@@ -385,53 +385,9 @@ func runThroughput(b *testing.B, c *kfake.Cluster, addr, topic string, total, no
 			pids = append(pids, pid)
 		}
 	}
-	// Ready: the group is stable, every member holds partitions and every
-	// partition is assigned, every member has a fetch held, and none of
-	// that has changed for 300 ms (right after its first stable state,
-	// kfake may run one more cooperative round; see kfake-notes.md).
 	parts := c.PartitionInfos(topic)
-	var epoch int32
-	var seen string
-	var since time.Time
-	waitFor(b, time.Minute, "the group formed and every member's first fetch held", func() bool {
-		gi := c.GroupInfo(group)
-		if gi == nil || gi.State != "Stable" || len(gi.Members) != members || gi.NumAssigned() != len(parts) {
-			return false
-		}
-		for _, m := range gi.Members {
-			if m.NumAssigned() == 0 {
-				return false
-			}
-		}
-		held := g.held.Load()
-		if held < int32(members) {
-			return false
-		}
-		if now := fmt.Sprintf("%d/%d", gi.Epoch, held); now != seen {
-			seen, since = now, time.Now()
-			return false
-		}
-		epoch = gi.Epoch
-		return time.Since(since) >= 300*time.Millisecond
-	})
-	cpu0, self0, all0 := cpuOf(pids), selfCPU(), machineCPU()
-	start := time.Now()
-	close(g.open)
-	var sum int
-	last, _ := s.waitLog(10*time.Minute, "every record handled", 0, func(l logLine) bool {
-		if l.msg() == "app.batch" {
-			sum += l.int("done")
-		}
-		return sum >= total
-	})
-	r := tpRun{cpu: cpuOf(pids) - cpu0, brokerCPU: selfCPU() - self0}
-	r.otherCPU = machineCPU() - all0 - r.cpu - r.brokerCPU
-	r.secs = last.time().Sub(start).Seconds()
-	r.rate = float64(total) / r.secs
-	if gi := c.GroupInfo(group); gi == nil || gi.Epoch != epoch || sum != total {
-		r.rebal = true
-		note(b, "run %s: the group rebalanced during the run (handled %d of %d); run again", group, sum, total)
-	}
+	epoch := waitGateHeld(b, c, g, group, members, len(parts))
+	r := measureGated(b, c, g, s, group, pids, total, epoch)
 	waitFor(b, 10*time.Second, "commits at the end of every partition", func() bool {
 		gi := c.GroupInfo(group)
 		if gi == nil {
@@ -679,4 +635,65 @@ func summarizeStrace(trace string, loopMaxEvents int) straceSummary {
 	}
 	sum.counts = strings.Join(parts, " ")
 	return sum
+}
+
+// waitGateHeld waits until group is ready to be measured and returns its
+// generation: the group is stable, every member holds partitions and every
+// partition is assigned, every member has a fetch held at g, and none of
+// that has changed for 300 ms (right after its first stable state, kfake
+// may run one more cooperative round; see kfake-notes.md).
+func waitGateHeld(b *testing.B, c *kfake.Cluster, g *fetchGate, group string, members, parts int) int32 {
+	b.Helper()
+	var epoch int32
+	var seen string
+	var since time.Time
+	waitFor(b, time.Minute, "the group formed and every member's first fetch held", func() bool {
+		gi := c.GroupInfo(group)
+		if gi == nil || gi.State != "Stable" || len(gi.Members) != members || gi.NumAssigned() != parts {
+			return false
+		}
+		for _, m := range gi.Members {
+			if m.NumAssigned() == 0 {
+				return false
+			}
+		}
+		held := g.held.Load()
+		if held < int32(members) {
+			return false
+		}
+		if now := fmt.Sprintf("%d/%d", gi.Epoch, held); now != seen {
+			seen, since = now, time.Now()
+			return false
+		}
+		epoch = gi.Epoch
+		return time.Since(since) >= 300*time.Millisecond
+	})
+	return epoch
+}
+
+// measureGated opens g and measures until p's nodes have logged total
+// records handled (app.batch): the rate, the CPU of pids, of this process
+// (the broker) and of everything else. A generation other than epoch at
+// the end, or a count off the total, marks the run as rebalanced.
+func measureGated(b *testing.B, c *kfake.Cluster, g *fetchGate, p *swarmProc, group string, pids []int, total int, epoch int32) tpRun {
+	b.Helper()
+	cpu0, self0, all0 := cpuOf(pids), selfCPU(), machineCPU()
+	start := time.Now()
+	close(g.open)
+	var sum int
+	last, _ := p.waitLog(10*time.Minute, "every record handled", 0, func(l logLine) bool {
+		if l.msg() == "app.batch" {
+			sum += l.int("done")
+		}
+		return sum >= total
+	})
+	r := tpRun{cpu: cpuOf(pids) - cpu0, brokerCPU: selfCPU() - self0}
+	r.otherCPU = machineCPU() - all0 - r.cpu - r.brokerCPU
+	r.secs = last.time().Sub(start).Seconds()
+	r.rate = float64(total) / r.secs
+	if gi := c.GroupInfo(group); gi == nil || gi.Epoch != epoch || sum != total {
+		r.rebal = true
+		note(b, "run %s: the group rebalanced during the run (handled %d of %d); run again", group, sum, total)
+	}
+	return r
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -82,22 +81,15 @@ var demoNodeLine = regexp.MustCompile(`^  node (\d+): (\d+) records.*, \d+ resta
 func demoGetOK(t *testing.T, url string) {
 	t.Helper()
 	cl := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, "GET "+url+" to answer 200", func() bool {
 		resp, err := cl.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond) // a retry's pause, not a synchronisation
-	}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // demoNodeSum adds the summary's per-node records; it fails the test

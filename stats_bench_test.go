@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -95,40 +94,7 @@ func statsRun(b *testing.B, c *kfake.Cluster, addr, group, flags string) tpRun {
 		"-log-level=debug", "-session-timeout=3s"}, strings.Fields(flags)...)
 	node, _ := startStatsNode(b, args...)
 	defer node.stop()
-	parts := len(c.PartitionInfos("stats"))
-	var epoch int32
-	var seen string
-	var since time.Time
-	waitFor(b, time.Minute, "the node's group stable and its first fetch held", func() bool {
-		gi := c.GroupInfo(group)
-		if gi == nil || gi.State != "Stable" || len(gi.Members) != 1 || gi.NumAssigned() != parts || g.held.Load() < 1 {
-			return false
-		}
-		if now := fmt.Sprintf("%d/%d", gi.Epoch, g.held.Load()); now != seen {
-			seen, since = now, time.Now()
-			return false
-		}
-		epoch = gi.Epoch
-		return time.Since(since) >= 300*time.Millisecond
-	})
-	pids := []int{node.pid()}
-	cpu0, self0, all0 := cpuOf(pids), selfCPU(), machineCPU()
-	start := time.Now()
-	close(g.open)
-	var sum int
-	last, _ := node.waitLog(10*time.Minute, "every record handled", 0, func(l logLine) bool {
-		if l.msg() == "app.batch" {
-			sum += l.int("done")
-		}
-		return sum >= statsBenchTotal
-	})
-	r := tpRun{cpu: cpuOf(pids) - cpu0, brokerCPU: selfCPU() - self0}
-	r.otherCPU = machineCPU() - all0 - r.cpu - r.brokerCPU
-	r.secs = last.time().Sub(start).Seconds()
-	r.rate = statsBenchTotal / r.secs
-	if gi := c.GroupInfo(group); gi == nil || gi.Epoch != epoch || sum != statsBenchTotal {
-		r.rebal = true
-		note(b, "run %s: the group rebalanced during the run (handled %d of %d); run again", group, sum, statsBenchTotal)
-	}
+	epoch := waitGateHeld(b, c, g, group, 1, len(c.PartitionInfos("stats")))
+	r := measureGated(b, c, g, node, group, []int{node.pid()}, statsBenchTotal, epoch)
 	return r
 }

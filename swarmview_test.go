@@ -21,15 +21,7 @@ type swarmView struct {
 		Handled    *int64 `json:"handled"`
 		StatsAgeMs *int64 `json:"stats_age_ms"`
 	} `json:"nodes"`
-	Partitions []struct {
-		Group     string `json:"group"`
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-		Node      int    `json:"node"`
-		Committed *int64 `json:"committed"`
-		Lag       *int64 `json:"lag"`
-		Stale     bool   `json:"stale"`
-	} `json:"partitions"`
+	Partitions []partitionJSON `json:"partitions"` // as the supervisor writes it
 }
 
 // getView reads /status.
