@@ -44,6 +44,9 @@ type groupConfig struct {
 	heartbeatInterval time.Duration
 	groupProtocol     string
 	initialOffset     string
+	// transactionTimeout is how long an exactly-once route's transaction
+	// may stay open before the broker aborts it (node_txn.go).
+	transactionTimeout time.Duration
 	// auth is TLS and SASL for every Kafka client (kafkaauth.go).
 	auth kafkaAuth
 }
@@ -111,6 +114,7 @@ type flagRouteConfig struct {
 	codec           string
 	outputTopic     string
 	deadLetterTopic string
+	exactlyOnce     bool
 }
 
 // routeConfig is where the routes come from and what they resolved to.
@@ -265,6 +269,7 @@ func (c *config) nodeArgs() []string {
 		"-group-protocol=" + c.groupProtocol,
 		"-report-interval=" + c.reportInterval.String(),
 		"-initial-offset=" + c.initialOffset,
+		"-transaction-timeout=" + c.transactionTimeout.String(),
 		"-node-report-timeout=" + c.nodeReportTimeout.String(),
 		"-node-restart-timeout=" + c.nodeRestartTimeout.String(),
 		"-shutdown-timeout=" + c.shutdownTimeout.String(),
@@ -304,6 +309,9 @@ func (c *config) handlerArgs() []string {
 	}
 	if c.deadLetterTopic != "" {
 		args = append(args, "-dead-letter-topic="+c.deadLetterTopic)
+	}
+	if c.exactlyOnce {
+		args = append(args, "-exactly-once")
 	}
 	return append(append(args, "--"), c.command...)
 }

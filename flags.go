@@ -62,6 +62,7 @@ func (g *groupConfig) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&g.heartbeatInterval, "heartbeat-interval", 3*time.Second, "group heartbeat interval (a third of -session-timeout when that is shorter and this is not set)")
 	fs.StringVar(&g.groupProtocol, "group-protocol", "classic", "consumer group protocol: classic | consumer (KIP-848, needs Kafka 4.0+)")
 	fs.StringVar(&g.initialOffset, "initial-offset", "earliest", "where a group with no commits starts: earliest | latest")
+	fs.DurationVar(&g.transactionTimeout, "transaction-timeout", 10*time.Second, "with -exactly-once: how long a batch's transaction may stay open before the broker aborts it (below -session-timeout and -shutdown-timeout); also bounds how long a crashed node's open transaction holds back read_committed readers")
 	g.auth.bindFlags(fs)
 }
 
@@ -93,6 +94,7 @@ func (r *flagRouteConfig) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&r.handler, "handler", "print", "built-in handler: print | discard | burn=N (not with a command after --)")
 	fs.StringVar(&r.codec, "codec", "json", "how records reach a handler command: json | lines")
 	fs.StringVar(&r.outputTopic, "output-topic", "", "topic for the records a handler command answers with")
+	fs.BoolVar(&r.exactlyOnce, "exactly-once", false, "commit each batch's outputs, dead letters and offsets in one Kafka transaction: read_committed readers see each output once, even across crashes (needs -output-topic or -dead-letter-topic)")
 	fs.StringVar(&r.deadLetterTopic, "dead-letter-topic", "", "topic for records a handler command still fails after -max-retries retries (without it, they are retried forever unless -on-retries-exhausted skip)")
 }
 

@@ -369,3 +369,50 @@ func produceTo(t testing.TB, addr, topic string, recs []*kgo.Record) {
 		t.Fatalf("produce to %s: %v", topic, err)
 	}
 }
+
+// readTransactional returns the data records of topic up to its current
+// end, as a reader with read_committed (committed) or read_uncommitted
+// isolation sees them. Transaction markers take offsets, so it keeps
+// control records to know when it reached the end, and drops them.
+func readTransactional(t testing.TB, addr, topic string, committed bool) []*kgo.Record {
+	t.Helper()
+	ends := endOffsets(t, newAdmin(t, addr), topic)
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	next := map[int32]int64{}
+	var out []*kgo.Record
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for !reachedEnds(next, ends) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: at %v before the deadline, want up to %v", topic, next, ends)
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Logf("read %s[%d]: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			next[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
+	}
+	return out
+}
+
+// reachedEnds says whether every partition's next offset is at its end.
+func reachedEnds(next, ends map[int32]int64) bool {
+	for p, e := range ends {
+		if next[p] < e {
+			return false
+		}
+	}
+	return true
+}

@@ -41,10 +41,6 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		kgo.ClientID(r.clientID(nodeID)),
 		kgo.ConsumerGroup(r.Group),
 		kgo.ConsumeTopics(r.Topics...),
-		// At-least-once: only records the handler finished are marked, only
-		// marks are committed (every second, on revoke, and at close).
-		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
 		// What Kafka's Java client and librdkafka wait at most for a fetch
 		// to fill (fetch.max.wait.ms 500), not franz-go's 5 s: a partition
@@ -58,6 +54,14 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		kgo.WithLogger(kgoLogger{log: log}),
 	}
 	opts = append(opts, groupOpts(cfg)...)
+	if r.ExactlyOnce {
+		// Offsets go with each batch's transaction (node_txn.go).
+		opts = append(opts, txnOpts(cfg, r, nodeID)...)
+	} else {
+		// At-least-once: only records the handler finished are marked,
+		// only marks are committed (every second, on revoke, and at close).
+		opts = append(opts, kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second))
+	}
 	if cfg.initialOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
@@ -89,6 +93,9 @@ type consumer struct {
 	auth     *authWatch
 	handled  atomic.Int64
 	retries  retries // partitions paused for a retry (node_retry.go)
+	// txn is the batch's transaction with -exactly-once (node_txn.go);
+	// nil for at-least-once.
+	txn *txn
 	// stats is what the stats line and stall detection read
 	// (node_stats.go); marked is what the last settle marked.
 	stats *routeStats
@@ -121,18 +128,33 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 		c.fromStart = cfg.initialOffset != "latest"
 	}
 	c.retries.pol = policyFor(cfg, r)
-	cl, err := kgo.NewClient(append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
-		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))...)
-	if err != nil {
+	opts := append(clientOpts(ctx, cfg, r, nodeID, log), kgo.WithHooks(auth),
+		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost))
+	if err := c.newClient(opts, r.ExactlyOnce, cfg.transactionTimeout); err != nil {
 		cancel()
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	c.cl = cl
 	if cfg.instanceID != "" {
 		inst := instanceID(cfg.instanceID, nodeID, r.Index)
 		c.inst = &inst
 	}
 	return c, nil
+}
+
+// newClient makes the route's client: a plain one, or with exactly-once
+// a transaction session whose End the batches use.
+func (c *consumer) newClient(opts []kgo.Opt, exactlyOnce bool, txnTimeout time.Duration) error {
+	if !exactlyOnce {
+		cl, err := kgo.NewClient(opts...)
+		c.cl = cl
+		return err
+	}
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return err
+	}
+	c.cl, c.txn = sess.Client(), &txn{sess: sess, endTimeout: c.closeTimeout, timeout: txnTimeout}
+	return nil
 }
 
 // assigned logs the partitions the group gave this node (who holds which
@@ -173,6 +195,11 @@ func (c *consumer) lost(_ context.Context, cl *kgo.Client, parts map[string][]in
 func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandler) error {
 	defer c.close()
 	c.started = time.Now()
+	if c.txn != nil {
+		if err := c.txn.fence(ctx); err != nil {
+			return err
+		}
+	}
 	if c.stats != nil {
 		probe, stopProbe := context.WithCancel(ctx)
 		defer stopProbe() // before close: deferred later, runs first
@@ -274,10 +301,24 @@ func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 	}
 	began := time.Now()
 	c.health.beginBatch(began)
+	if c.txn != nil {
+		if err := c.txn.begin(); err != nil {
+			return err
+		}
+	}
 	err := h.handle(d)
 	now := time.Now()
-	c.health.endBatch(now)
 	done := c.settle(d, now)
+	if c.txn != nil {
+		// The batch is done once its transaction is: committed, or
+		// aborted and all of it to come again.
+		var committed bool
+		if committed, err = c.txn.end(c, err); !committed {
+			done = 0
+		}
+		now = time.Now()
+	}
+	c.health.endBatch(now)
 	c.handled.Add(int64(done))
 	if c.stats != nil {
 		c.stats.settled(newBatchStats(d, c.marked, now.Sub(began), now), now)

@@ -229,7 +229,34 @@ func (c *consumer) hold(stopped map[topicPartition]*heldPartition) {
 	if len(pause) > 0 {
 		c.cl.PauseFetchPartitions(pause)
 	}
-	if len(resume) > 0 {
+	switch {
+	case c.txn != nil:
+		// Resumed once the transaction that made them final commits
+		// (node_txn.go align).
+		c.txn.released = resume
+	case len(resume) > 0:
 		c.cl.ResumeFetchPartitions(resume)
 	}
+}
+
+// firstHeld is each held partition's first held record.
+func (r *retries) firstHeld() map[topicPartition]*kgo.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[topicPartition]*kgo.Record, len(r.held))
+	for tp, h := range r.held {
+		out[tp] = h.recs[0]
+	}
+	return out
+}
+
+// heldPartitions lists the held partitions by topic.
+func (r *retries) heldPartitions() map[string][]int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]int32{}
+	for tp := range r.held {
+		out[tp.topic] = append(out[tp.topic], tp.partition)
+	}
+	return out
 }

@@ -28,6 +28,7 @@ import (
 var routeFields = []struct{ key, flag string }{
 	{"topics", "topics"}, {"group", "group"}, {"handler", "handler"}, {"command", ""},
 	{"codec", "codec"}, {"output_topic", "output-topic"}, {"dead_letter_topic", "dead-letter-topic"},
+	{"exactly_once", "exactly-once"},
 }
 
 // fieldFlag is the flag that sets the route field with the file key key.
@@ -154,6 +155,9 @@ func (r *route) checkCommand() error {
 	}
 	if _, err := exec.LookPath(r.Command[0]); err != nil {
 		return fieldErrorf("command", "%s", lookPathText(err))
+	}
+	if r.ExactlyOnce && r.OutputTopic == "" && r.DeadLetterTopic == "" {
+		return fieldErrorf("exactly_once", "has nothing to write in its transactions: it needs an output topic or a dead-letter topic")
 	}
 	if r.OutputTopic != "" && r.OutputTopic == r.DeadLetterTopic {
 		return fieldErrorf("dead_letter_topic", "%q is also the output topic: answers and failed records would mix", clipped(r.DeadLetterTopic))

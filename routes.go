@@ -46,6 +46,9 @@ type route struct {
 	Codec           string   `json:"codec,omitempty"`
 	OutputTopic     string   `json:"output_topic,omitempty"`
 	DeadLetterTopic string   `json:"dead_letter_topic,omitempty"`
+	// ExactlyOnce: each batch's outputs, dead letters and offsets commit
+	// in one transaction (node_txn.go).
+	ExactlyOnce bool `json:"exactly_once,omitempty"`
 	// Nodes are the node ids that run the route; nil: every node. The
 	// supervisor uses it to pick each node's routes; nodes get only theirs.
 	Nodes []int `json:"nodes,omitempty"`

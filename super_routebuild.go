@@ -16,7 +16,7 @@ import (
 
 // commandFields are the route fields that only mean something with a
 // handler command.
-var commandFields = []string{"codec", "output_topic", "dead_letter_topic"}
+var commandFields = []string{"codec", "output_topic", "dead_letter_topic", "exactly_once"}
 
 // buildRoute makes a route from one as the user gave it (a file's entry,
 // or the flags as flagSpec puts them): the defaults for the fields left
@@ -38,7 +38,7 @@ func buildRoute(fr fileRoute, index int, flags bool) (route, error) {
 	}
 	if fr.Command == nil {
 		r.Handler = valueOr(fr.Handler, "print")
-		for i, set := range []bool{fr.Codec != nil, fr.OutputTopic != nil, fr.DeadLetterTopic != nil} {
+		for i, set := range []bool{fr.Codec != nil, fr.OutputTopic != nil, fr.DeadLetterTopic != nil, fr.ExactlyOnce != nil} {
 			switch {
 			case set && flags:
 				return r, fieldErrorf(commandFields[i], "only applies to a handler command (swarm [flags] -- CMD ARGS...)")
@@ -50,6 +50,7 @@ func buildRoute(fr fileRoute, index int, flags bool) (route, error) {
 	}
 	r.Codec = valueOr(fr.Codec, "json")
 	r.OutputTopic, r.DeadLetterTopic = valueOr(fr.OutputTopic, ""), valueOr(fr.DeadLetterTopic, "")
+	r.ExactlyOnce = fr.ExactlyOnce != nil && *fr.ExactlyOnce
 	for i, p := range []*string{fr.OutputTopic, fr.DeadLetterTopic} {
 		if p != nil && *p == "" {
 			return r, fieldErrorf("", "%q is empty: leave it out for none", commandFields[i+1])
@@ -92,7 +93,16 @@ func (c *config) flagSpec() fileRoute {
 		Codec:           pick(&c.codec, cmd || c.given["codec"]),
 		OutputTopic:     pick(&c.outputTopic, cmd && c.outputTopic != "" || !cmd && c.given["output-topic"]),
 		DeadLetterTopic: pick(&c.deadLetterTopic, cmd && c.deadLetterTopic != "" || !cmd && c.given["dead-letter-topic"]),
+		ExactlyOnce:     pickBool(&c.exactlyOnce, cmd && c.exactlyOnce || !cmd && c.given["exactly-once"]),
 	}
+}
+
+// pickBool is v where the flag belongs in the route's spec, else nil.
+func pickBool(v *bool, keep bool) *bool {
+	if keep {
+		return v
+	}
+	return nil
 }
 
 // flagRoute is the single route the flags describe, as validation built it.

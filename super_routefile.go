@@ -34,6 +34,7 @@ type fileRoute struct {
 	Codec           *string  `json:"codec"`
 	OutputTopic     *string  `json:"output_topic"`
 	DeadLetterTopic *string  `json:"dead_letter_topic"`
+	ExactlyOnce     *bool    `json:"exactly_once"`
 	Nodes           []int    `json:"nodes"`
 }
 

@@ -56,7 +56,45 @@ func (c *config) validate() error {
 	if err := c.resolveRoutes(); err != nil {
 		return err
 	}
+	if err := c.checkTransactionTimeout(); err != nil {
+		return err
+	}
 	return c.checkSkip()
+}
+
+// maxTransactionTimeout is Kafka's default transaction.max.timeout.ms: a
+// longer timeout is refused by a default broker at the node's first
+// transaction.
+const maxTransactionTimeout = 15 * time.Minute
+
+// checkTransactionTimeout checks -transaction-timeout, and, with an
+// exactly-once route, that it ends before the session (a member must
+// outlive its transaction, or its commit would land after a rebalance)
+// and before the shutdown timeout (a stop must be able to end it).
+func (c *config) checkTransactionTimeout() error {
+	t := c.transactionTimeout
+	if t < 100*time.Millisecond || t > maxTransactionTimeout {
+		return flagErrorf("transaction-timeout", "must be from 100ms to %s, got %s", maxTransactionTimeout, t)
+	}
+	if !slices.ContainsFunc(c.routes, func(r route) bool { return r.ExactlyOnce }) {
+		return nil
+	}
+	for _, other := range []struct {
+		name string
+		v    time.Duration
+		used bool
+	}{
+		{"session-timeout", c.sessionTimeout, c.groupProtocol != "consumer"},
+		{"shutdown-timeout", c.shutdownTimeout, true},
+	} {
+		if other.used && t >= other.v {
+			return &usageError{
+				msg:   fmt.Sprintf("-transaction-timeout (%s) must be below -%s (%s) with an exactly-once route", t, other.name, other.v),
+				flags: []string{"transaction-timeout", other.name},
+			}
+		}
+	}
+	return nil
 }
 
 // checkNodes checks the node count.

@@ -1,0 +1,202 @@
+//go:build linux
+
+package main
+
+// Exactly-once output (-exactly-once, node_txn.go): a read_committed reader
+// of the output topic sees one output per input whatever dies meanwhile,
+// and a record retried or dead-lettered does not disturb that.
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// eosArgs are the timings of an exactly-once swarm under test: fastArgs'
+// session and shutdown are too short for a transaction per batch on a busy
+// test machine, and the transaction timeout must be below both.
+var eosArgs = []string{"-session-timeout=3s", "-shutdown-timeout=5s", "-transaction-timeout=2s", "-exactly-once"}
+
+// outputCounts counts recs by key: how many outputs each input's key got.
+func outputCounts(recs []*kgo.Record) map[string]int {
+	out := map[string]int{}
+	for _, r := range recs {
+		out[string(r.Key)]++
+	}
+	return out
+}
+
+// checkOncePerKey checks that counts holds keys 0..n-1 once each, except
+// those in skip, which must be absent.
+func checkOncePerKey(t *testing.T, what string, counts map[string]int, n int, skip ...string) {
+	t.Helper()
+	var missing, dups, extra int
+	for i := 0; i < n; i++ {
+		k := strconv.Itoa(i)
+		c := counts[k]
+		switch {
+		case contains(skip, k) && c != 0:
+			t.Errorf("%s: key %s has %d outputs, want none", what, k, c)
+		case contains(skip, k):
+		case c == 0:
+			missing++
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	for k := range counts {
+		if i, err := strconv.Atoi(k); err != nil || i < 0 || i >= n {
+			extra++
+		}
+	}
+	if missing+dups+extra > 0 {
+		t.Errorf("%s: %d inputs have no output, %d outputs are duplicates, %d are for no input (want 0, 0, 0)", what, missing, dups, extra)
+	}
+}
+
+// contains says whether ss holds s.
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Random SIGKILLs of nodes and handlers with -exactly-once: a read_committed
+// reader of the output sees exactly one output per input, the commits
+// reach the end, and a read_uncommitted reader sees more (transactions
+// really were aborted). As the at-least-once chaos test: 3 nodes, 6
+// partitions, 50 000 records produced over 10 s while a node (twice its
+// handler) is SIGKILLed every 500 ms.
+func TestExactlyOnceUnderRandomKills(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 6, "orders", "answers")
+	const (
+		n        = 50000
+		nodes    = 3
+		every    = 500 * time.Millisecond
+		duration = 10 * time.Second
+	)
+	logPath := filepath.Join(t.TempDir(), "handled")
+	args := append(append([]string{"-nodes=3", "-node-restart-timeout=50ms", "-output-topic=answers"}, eosArgs...),
+		"--", h, "-answer=tag", "-log="+logPath)
+	s := startSwarm(t, swarmArgs(addr, args...)...)
+	s.waitNodesReady(nodes, 0)
+	in := newIncarnations()
+	for id := 0; id < nodes; id++ {
+		s.handlerStarted(id, 0)
+	}
+
+	produced := make(chan error, 1)
+	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
+	killAtRandom(t, s, in, int(duration/every), every)
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	adm := newAdmin(t, addr)
+	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
+	checkNoOrphanHandler(t, s, in)
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("swarm exited %d after TERM, want 0", code)
+	}
+
+	committed := readTransactional(t, addr, "answers", true)
+	checkOncePerKey(t, "read_committed", outputCounts(committed), n)
+	uncommitted := readTransactional(t, addr, "answers", false)
+	lines, distinct, _ := checkEveryOffsetHandled(t, logPath, endOffsets(t, adm, "orders"), n)
+	t.Logf("%d inputs: handled %d times (%d distinct); outputs: %d read_committed, %d read_uncommitted",
+		n, lines, distinct, len(committed), len(uncommitted))
+	if len(uncommitted) <= len(committed) {
+		t.Errorf("read_uncommitted sees %d outputs, read_committed %d: no transaction was aborted, so the kills tested nothing", len(uncommitted), len(committed))
+	}
+}
+
+// Records retried on a node with -exactly-once: each input's output
+// commits once (the handled prefix of a partition held for a retry commits
+// with its batch, the held records with the batch that makes them final),
+// a dead letter once and in place of its output, and nothing is aborted.
+func TestExactlyOnceRetriesCommitOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		dead  []string // keys dead-lettered, without an output
+	}{
+		{"retried then handled", []string{"-max-retries=3", "-fail-key=7,9", "-fail-until-attempt=3"}, nil},
+		{"dead-lettered", []string{"-max-retries=1", "-fail-key=7,9"}, []string{"7", "9"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkRetriesCommitOnce(t, tc.flags[:1], tc.flags[1:], tc.dead)
+		})
+	}
+}
+
+// checkRetriesCommitOnce runs 2 000 records through one exactly-once node
+// whose handler fails some keys, and checks the outputs and dead letters.
+func checkRetriesCommitOnce(t *testing.T, swarmFlags, handlerFlags, dead []string) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 4, "orders", "answers", "dead")
+	const n = 2000
+	produce(t, addr, "orders", n)
+	args := append([]string{"-nodes=1", "-output-topic=answers", "-dead-letter-topic=dead", "-retry-backoff=100ms"}, eosArgs...)
+	args = append(append(append(args, swarmFlags...), "--", h, "-answer=tag"), handlerFlags...)
+	s := startSwarm(t, swarmArgs(addr, args...)...)
+	adm := newAdmin(t, addr)
+	waitCommittedToEnd(t, adm, "g1", "orders", 60*time.Second)
+	// One more record per partition, behind the retried ones: a partition
+	// resumed from the wrong place would hand its records again before it.
+	produceKeys(t, addr, "orders", n, 4)
+	waitCommittedToEnd(t, adm, "g1", "orders", 60*time.Second)
+	// Stopped before reading: whatever the swarm would still do is done.
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("swarm exited %d after TERM, want 0", code)
+	}
+
+	checkOncePerKey(t, "outputs", outputCounts(readTransactional(t, addr, "answers", true)), n+4, dead...)
+	letters := outputCounts(readTransactional(t, addr, "dead", true))
+	for _, k := range []string{"7", "9"} {
+		if want := map[bool]int{true: 1}[contains(dead, k)]; letters[k] != want {
+			t.Errorf("key %s has %d dead letters, want %d", k, letters[k], want)
+		}
+	}
+	if aborted := len(s.matching(logged("transaction.aborted"))); aborted != 0 {
+		t.Errorf("%d transactions aborted, want 0", aborted)
+	}
+	if resumed := len(s.matching(logged("partition.resumed"))); resumed == 0 {
+		t.Errorf("no partition.resumed: nothing was retried")
+	}
+}
+
+// While a partition is held for a retry, its committed offset is the held
+// record's (its handled prefix committed, nothing past it), the other
+// partitions' are at their ends: a crash then would deliver the held
+// record and what follows it again, and nothing before it.
+func TestExactlyOnceCommitsUpToAHeldRecord(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 4, "orders", "answers")
+	produce(t, addr, "orders", 2000)
+	args := append([]string{"-nodes=1", "-output-topic=answers", "-max-retries=5", "-retry-backoff=1h", "-retry-max-backoff=1h"}, eosArgs...)
+	s := startSwarm(t, swarmArgs(addr, append(args, "--", h, "-answer=tag", "-fail-key=9")...)...)
+	retry, _ := s.waitLog(30*time.Second, "record.retry", 0, logged("record.retry"))
+	held, at := int32(retry.int("partition")), int64(retry.int("offset"))
+	adm := newAdmin(t, addr)
+	var ends, committed map[int32]int64
+	waitFor(t, 30*time.Second, fmt.Sprintf("partition %d committed up to its held offset %d, the others to their ends", held, at), func() bool {
+		ends, committed = offsetsOf(t, adm, "g1", "orders")
+		for p, e := range ends {
+			if p == held && committed[p] != at || p != held && committed[p] != e {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("held partition %d at offset %d; committed %v, ends %v", held, at, committed, ends)
+}
