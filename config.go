@@ -44,6 +44,8 @@ type groupConfig struct {
 	heartbeatInterval time.Duration
 	groupProtocol     string
 	initialOffset     string
+	// maxPollRecords caps one batch (node_consumer.go).
+	maxPollRecords int
 	// transactionTimeout is how long an exactly-once route's transaction
 	// may stay open before the broker aborts it (node_txn.go).
 	transactionTimeout time.Duration
@@ -270,6 +272,7 @@ func (c *config) nodeArgs() []string {
 		"-report-interval=" + c.reportInterval.String(),
 		"-initial-offset=" + c.initialOffset,
 		"-transaction-timeout=" + c.transactionTimeout.String(),
+		"-max-poll-records=" + strconv.Itoa(c.maxPollRecords),
 		"-node-report-timeout=" + c.nodeReportTimeout.String(),
 		"-node-restart-timeout=" + c.nodeRestartTimeout.String(),
 		"-shutdown-timeout=" + c.shutdownTimeout.String(),

@@ -62,6 +62,7 @@ func (g *groupConfig) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&g.heartbeatInterval, "heartbeat-interval", 3*time.Second, "group heartbeat interval (a third of -session-timeout when that is shorter and this is not set)")
 	fs.StringVar(&g.groupProtocol, "group-protocol", "classic", "consumer group protocol: classic | consumer (KIP-848, needs Kafka 4.0+)")
 	fs.StringVar(&g.initialOffset, "initial-offset", "earliest", "where a group with no commits starts: earliest | latest")
+	fs.IntVar(&g.maxPollRecords, "max-poll-records", defaultMaxPollRecords, "most records one batch hands a handler (Kafka's max.poll.records); with -exactly-once, one transaction's worth")
 	fs.DurationVar(&g.transactionTimeout, "transaction-timeout", 10*time.Second, "with -exactly-once: how long a batch's transaction may stay open before the broker aborts it (below -session-timeout and -shutdown-timeout); also bounds how long a crashed node's open transaction holds back read_committed readers")
 	g.auth.bindFlags(fs)
 }

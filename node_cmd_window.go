@@ -9,12 +9,13 @@ import (
 
 // inflightWindow bounds how many records may be written to CMD and not
 // yet answered: it is the capacity of the FIFO that pairs answers with
-// records. Twice a poll batch (maxPollRecords), so a whole batch streams
-// out without the writer waiting on answers: a window of one batch or less
+// records. Twice a default poll batch (-max-poll-records), so a whole
+// batch streams out without the writer waiting on answers: a window of one
+// batch or less
 // makes the writer stall and wake once per window, which costs the pipe
 // about a third of its rate. A handler that reads but never answers holds
 // the batch in hand, which -consuming-ttl reports.
-const inflightWindow = 2 * maxPollRecords
+const inflightWindow = 2 * defaultMaxPollRecords
 
 // answerWindow is the in-flight window between the writer and the reader:
 // runs of records written to CMD (or about to be) and not yet all

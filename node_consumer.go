@@ -19,11 +19,13 @@ import (
 // -polling-ttl detects.
 const pollWait = time.Second
 
-// maxPollRecords caps one handled batch (Karafka's max_messages plays the
-// same part). A fetch can hold a whole partition; handled as one batch it
-// would be marked, committed and checked by -consuming-ttl only at its end,
-// and a rebalance would wait for all of it.
-const maxPollRecords = 500
+// defaultMaxPollRecords is -max-poll-records' default, Kafka's
+// max.poll.records. It caps one handled batch (Karafka's max_messages plays
+// the same part): a fetch can hold a whole partition; handled as one batch
+// it would be marked, committed and checked by -consuming-ttl only at its
+// end, and a rebalance would wait for all of it. With -exactly-once a
+// batch is a transaction, so it also sets how much one commit carries.
+const defaultMaxPollRecords = 500
 
 // instanceID is Karafka's static membership mapping: <prefix>_<node>_<route>.
 func instanceID(prefix string, node, route int) string {
@@ -106,6 +108,7 @@ type consumer struct {
 	// (-initial-offset earliest), for stall detection's baseline.
 	fromStart bool
 	marked    []*kgo.Record
+	maxPoll   int // -max-poll-records
 	// closeTimeout bounds the final commit and close together: most of the
 	// node's own shutdown budget, which ends before the supervisor's KILL.
 	closeTimeout time.Duration
@@ -121,7 +124,8 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 	auth := newAuthWatch(&cfg.auth, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{cancel: cancel, group: r.Group, health: health, log: log, auth: auth,
-		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer"}
+		topicIDs: map[string][16]byte{}, closeTimeout: cfg.shutdownTimeout * 8 / 10, leaves: cfg.groupProtocol == "consumer",
+		maxPoll: cfg.maxPollRecords}
 	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
 		c.stats = newRouteStats()
 		c.endOffsetsEvery = endOffsetsEvery(cfg.stallTTL)
@@ -250,7 +254,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, err error) {
 	if wait := c.retries.pollWait(time.Now()); wait > 0 {
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches = c.cl.PollRecords(pollCtx, maxPollRecords)
+		fetches = c.cl.PollRecords(pollCtx, c.maxPoll)
 		cancel()
 	} else {
 		// A retry is due: take only what is buffered (a nil context does
@@ -259,10 +263,10 @@ func (c *consumer) poll(ctx context.Context) (fetches kgo.Fetches, closed bool, 
 		// taken next would be handled while a revoke runs: a poll with an
 		// ended context takes the block (after any pending rebalance) and
 		// returns at once.
-		if fetches = c.cl.PollRecords(nil, maxPollRecords); len(fetches) == 0 {
+		if fetches = c.cl.PollRecords(nil, c.maxPoll); len(fetches) == 0 {
 			ended, end := context.WithCancel(ctx)
 			end()
-			fetches = c.cl.PollRecords(ended, maxPollRecords)
+			fetches = c.cl.PollRecords(ended, c.maxPoll)
 		}
 	}
 	now := time.Now()

@@ -27,6 +27,8 @@ const (
 	maxRetryBackoff    = time.Hour
 	maxRetryMaxBackoff = 24 * time.Hour
 	maxMaxRetries      = 1_000_000
+	// A batch is held in memory whole and answered before it is marked.
+	maxMaxPollRecords = 100_000
 )
 
 // validate rejects every value that could only fail later, after processes
@@ -39,7 +41,7 @@ func (c *config) validate() error {
 		}
 	}
 	for _, check := range []func() error{
-		c.checkNodes, c.checkDurations, c.checkStats, c.checkRetry, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
+		c.checkNodes, c.checkDurations, c.checkBatch, c.checkStats, c.checkRetry, c.checkMemoryLimit, c.checkBrokers, c.checkHTTP,
 		c.checkChoices, c.auth.load, c.checkDemo,
 	} {
 		if err := check(); err != nil {
@@ -149,6 +151,14 @@ func (c *config) checkDurations() error {
 			msg:   fmt.Sprintf("-report-interval (%s) must be below -node-report-timeout (%s), or every node would be stopped as hanging", c.reportInterval, c.nodeReportTimeout),
 			flags: []string{"report-interval", "node-report-timeout"},
 		}
+	}
+	return nil
+}
+
+// checkBatch checks -max-poll-records.
+func (c *config) checkBatch() error {
+	if c.maxPollRecords < 1 || c.maxPollRecords > maxMaxPollRecords {
+		return flagErrorf("max-poll-records", "must be from 1 to %d, got %d", maxMaxPollRecords, c.maxPollRecords)
 	}
 	return nil
 }
