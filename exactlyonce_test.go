@@ -200,3 +200,41 @@ func TestExactlyOnceCommitsUpToAHeldRecord(t *testing.T) {
 	})
 	t.Logf("held partition %d at offset %d; committed %v, ends %v", held, at, committed, ends)
 }
+
+// A TERM while records flow ends each node's batch in hand with its
+// transaction committed: the swarm exits 0, a second swarm finishes the
+// topic, and the output holds one record per input with nothing aborted
+// (read_uncommitted sees what read_committed sees).
+func TestExactlyOnceStopCommitsTheBatchInHand(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 4, "orders", "answers")
+	const n = 20000
+	args := append([]string{"-nodes=2", "-output-topic=answers"}, eosArgs...)
+	args = append(args, "--", h, "-answer=tag")
+	produced := make(chan error, 1)
+	go func() { produced <- produceSpread(addr, "orders", 0, n, 2*time.Second) }()
+	s := startSwarm(t, swarmArgs(addr, args...)...)
+	s.waitLog(30*time.Second, "records flowing", 0, logged("route.flowing"))
+	s.signal(syscall.SIGTERM)
+	if code := s.waitExit(30 * time.Second); code != 0 {
+		t.Fatalf("swarm exited %d after TERM, want 0", code)
+	}
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	_, committedAtStop := offsetsOf(t, newAdmin(t, addr), "g1", "orders")
+
+	s2 := startSwarm(t, swarmArgs(addr, args...)...)
+	waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 60*time.Second)
+	s2.signal(syscall.SIGTERM)
+	if code := s2.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("second swarm exited %d after TERM, want 0", code)
+	}
+	committed := readTransactional(t, addr, "answers", true)
+	checkOncePerKey(t, "read_committed", outputCounts(committed), n)
+	uncommitted := readTransactional(t, addr, "answers", false)
+	t.Logf("committed at the stop %v; outputs %d read_committed, %d read_uncommitted", committedAtStop, len(committed), len(uncommitted))
+	if len(uncommitted) != len(committed) {
+		t.Errorf("read_uncommitted sees %d outputs, read_committed %d: a stop aborted a transaction", len(uncommitted), len(committed))
+	}
+}
