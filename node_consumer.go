@@ -313,19 +313,24 @@ func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 	err := h.handle(d)
 	now := time.Now()
 	done := c.settle(d, now)
+	aborted := false
 	if c.txn != nil {
 		// The batch is done once its transaction is: committed, or
 		// aborted and all of it to come again.
 		var committed bool
 		if committed, err = c.txn.end(c, err); !committed {
-			done = 0
+			done, aborted = 0, true
 		}
 		now = time.Now()
 	}
 	c.health.endBatch(now)
 	c.handled.Add(int64(done))
 	if c.stats != nil {
-		c.stats.settled(newBatchStats(d, c.marked, now.Sub(began), now), now)
+		b := newBatchStats(d, c.marked, now.Sub(began), now)
+		if aborted {
+			b.aborted(len(d.recs))
+		}
+		c.stats.settled(b, now)
 	}
 	c.marked = nil
 	// Per batch, so debug only: throughput measurements read the node's

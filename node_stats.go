@@ -37,6 +37,7 @@ func (c *statsCounters) add(o statsCounters) {
 	c.DeadLettered += o.DeadLettered
 	c.Skipped += o.Skipped
 	c.Produced += o.Produced
+	c.Aborted += o.Aborted
 }
 
 // observe counts one batch handled in d.
@@ -209,6 +210,14 @@ func newBatchStats(d *delivery, marked []*kgo.Record, took time.Duration, now ti
 		b.marked = append(b.marked, partOffset{tp, r.Offset + 1})
 	}
 	return b
+}
+
+// aborted makes b what a batch of n records whose transaction was
+// aborted adds: none of it handled, dead-lettered, skipped, held or
+// produced (it all comes again); its failures still happened.
+func (b *batchStats) aborted(n int) {
+	b.counts = statsCounters{Failed: b.counts.Failed, Aborted: int64(n)}
+	b.marked = nil
 }
 
 // appendFailure adds rec's failure to fs, keeping the last statsFailures.

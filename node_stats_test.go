@@ -81,6 +81,33 @@ func TestStatsCollectsBatches(t *testing.T) {
 	}
 }
 
+// An exactly-once batch whose transaction aborted counts its records as
+// aborted, not as handled, held or produced, keeps its failures, and moves
+// no partition's handled offset.
+func TestStatsAbortedBatch(t *testing.T) {
+	now := time.Now()
+	c := statsConsumer(t, now)
+	rec := func(p int32, off int64) *kgo.Record { return &kgo.Record{Topic: "t", Partition: p, Offset: off} }
+	d := newDelivery([]*kgo.Record{rec(0, 0), rec(0, 1), rec(1, 0)})
+	d.outcomes = []outcome{handled, deadLettered, handled}
+	d.fail(1, deadLettered, "refused")
+	d.produced = 3
+	c.settle(d, now)
+	b := newBatchStats(d, c.marked, time.Millisecond, now)
+	b.aborted(len(d.recs))
+	c.stats.settled(b, now)
+
+	r := c.statsRoute(0, "g")
+	if want := (statsCounters{Failed: 1, Aborted: 3}); r.statsCounters != want {
+		t.Errorf("counters %+v, want %+v", r.statsCounters, want)
+	}
+	for _, p := range r.Partitions {
+		if p.Handled != -1 {
+			t.Errorf("partition %d handled %d after an aborted batch, want -1", p.Partition, p.Handled)
+		}
+	}
+}
+
 // The route keeps its last statsFailures failures, newest last, each error
 // clipped to statsErrorBytes on a rune boundary; dead-lettered and skipped
 // records count as failed and as what became of them.
@@ -138,7 +165,7 @@ func TestStatsLineShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	route := l["routes"].([]any)[0].(map[string]any)
-	for _, k := range []string{"route", "group", "handled", "failed", "retried", "dead_lettered", "skipped", "produced",
+	for _, k := range []string{"route", "group", "handled", "failed", "retried", "dead_lettered", "skipped", "produced", "aborted",
 		"latency_ms", "partitions", "failures", "truncated"} {
 		if _, ok := route[k]; !ok {
 			t.Errorf("route has no %q: %s", k, b)

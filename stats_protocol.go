@@ -58,6 +58,9 @@ type statsCounters struct {
 	DeadLettered int64 `json:"dead_lettered"`
 	Skipped      int64 `json:"skipped"`
 	Produced     int64 `json:"produced"`
+	// Aborted: records of exactly-once batches whose transaction was
+	// aborted; they come again, and count then.
+	Aborted int64 `json:"aborted"`
 }
 
 // latencyHist is the per-batch handle time histogram; Counts is not

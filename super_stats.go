@@ -99,7 +99,7 @@ func (s *statsLine) valid() bool {
 		return false
 	}
 	for _, r := range s.Routes {
-		if r.Route < 0 || min(r.Handled, r.Failed, r.Retried, r.DeadLettered, r.Skipped, r.Produced) < 0 {
+		if r.Route < 0 || min(r.Handled, r.Failed, r.Retried, r.DeadLettered, r.Skipped, r.Produced, r.Aborted) < 0 {
 			return false
 		}
 		if r.LatencyMs.present() && !r.LatencyMs.valid() {

@@ -29,6 +29,7 @@ func writeStatsMetrics(b *strings.Builder, snap *snapshot) {
 		{"swarm_records_failed_total", "Records the handler failed since the node started.", func(g *groupStats) int64 { return g.failed }},
 		{"swarm_records_retried_total", "Records delivered again after a failure since the node started.", func(g *groupStats) int64 { return g.retried }},
 		{"swarm_records_dead_lettered_total", "Records sent to a dead-letter topic since the node started.", func(g *groupStats) int64 { return g.deadLettered }},
+		{"swarm_records_aborted_total", "Records of exactly-once batches whose transaction was aborted (they come again) since the node started.", func(g *groupStats) int64 { return g.aborted }},
 	}
 	for _, c := range counters {
 		metricHeader(b, c.name, "counter", c.help)
@@ -99,7 +100,7 @@ func writeLatencyMetrics(b *strings.Builder, nodes []nodeSnapshot, groups [][]gr
 // groupStats is a node's routes of one group, summed.
 type groupStats struct {
 	group                                  string
-	handled, failed, retried, deadLettered int64
+	handled, failed, retried, deadLettered, aborted int64
 	latency                                *latencyHist // nil when no route of the group sent one
 }
 
@@ -118,6 +119,7 @@ func byGroup(s *statsLine) []groupStats {
 		}
 		g := &out[i]
 		g.handled, g.failed, g.retried, g.deadLettered = g.handled+r.Handled, g.failed+r.Failed, g.retried+r.Retried, g.deadLettered+r.DeadLettered
+		g.aborted += r.Aborted
 		g.latency = addLatency(g.latency, &r.LatencyMs)
 	}
 	slices.SortFunc(out, func(a, b groupStats) int { return strings.Compare(a.group, b.group) })

@@ -230,6 +230,7 @@ func TestMetricsFromStats(t *testing.T) {
 		"swarm_records_failed_total{node,consumergroup=0,g1}":                           3,
 		"swarm_records_retried_total{node,consumergroup=0,g1}":                          2,
 		"swarm_records_dead_lettered_total{node,consumergroup=0,g1}":                    1,
+		"swarm_records_aborted_total{node,consumergroup=0,g1}":                          4,
 		"swarm_handler_duration_seconds_bucket{node,consumergroup,le=0,g1,0.001}":       10,
 		"swarm_handler_duration_seconds_bucket{node,consumergroup,le=0,g1,0.005}":       15,
 		"swarm_handler_duration_seconds_bucket{node,consumergroup,le=0,g1,+Inf}":        16,

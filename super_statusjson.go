@@ -20,6 +20,7 @@ type nodeStatsJSON struct {
 	DeadLettered *int64        `json:"dead_lettered"`
 	Skipped      *int64        `json:"skipped"`
 	Produced     *int64        `json:"produced"`
+	Aborted      *int64        `json:"aborted"`
 	StatsGarbage int           `json:"stats_garbage"`
 	Exits        []exitJSON    `json:"exits"`
 	Failures     []failureJSON `json:"failures"`
@@ -78,9 +79,9 @@ func statsJSON(n nodeSnapshot, now time.Time) nodeStatsJSON {
 		rate = 0 // a node that stopped sending is not handling at its last rate
 	}
 	j.StatsAgeMs, j.RecordsPerS = &age, &rate
-	var t [6]int64
+	var t [7]int64
 	for _, r := range s.Routes {
-		for i, v := range [6]int64{r.Handled, r.Failed, r.Retried, r.DeadLettered, r.Skipped, r.Produced} {
+		for i, v := range [7]int64{r.Handled, r.Failed, r.Retried, r.DeadLettered, r.Skipped, r.Produced, r.Aborted} {
 			t[i] += v
 		}
 		for _, f := range r.Failures {
@@ -88,7 +89,7 @@ func statsJSON(n nodeSnapshot, now time.Time) nodeStatsJSON {
 				Offset: f.Offset, Error: f.Error, At: rfc3339(time.UnixMilli(f.AtMs))})
 		}
 	}
-	j.Handled, j.Failed, j.Retried, j.DeadLettered, j.Skipped, j.Produced = &t[0], &t[1], &t[2], &t[3], &t[4], &t[5]
+	j.Handled, j.Failed, j.Retried, j.DeadLettered, j.Skipped, j.Produced, j.Aborted = &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6]
 	return j
 }
 

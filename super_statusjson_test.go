@@ -20,7 +20,7 @@ func statsSwarm(t *testing.T) *managerHarness {
 	l0 := oneRoute(at, "g1", 1000,
 		statsPartition{Topic: "orders", Partition: 0, Handled: 95, Committed: 90, HighWatermark: 100},
 		statsPartition{Topic: "orders", Partition: 1, Handled: 7, Committed: 7, HighWatermark: 9, Paused: true, Attempt: 2, NextTryMs: at + 1500})
-	l0.Routes[0].Failed, l0.Routes[0].Retried, l0.Routes[0].DeadLettered, l0.Routes[0].Produced = 3, 2, 1, 990
+	l0.Routes[0].Failed, l0.Routes[0].Retried, l0.Routes[0].DeadLettered, l0.Routes[0].Produced, l0.Routes[0].Aborted = 3, 2, 1, 990, 4
 	l0.Routes[0].Failures = []statsFailure{{Topic: "orders", Partition: 1, Offset: 7, Error: "refused", AtMs: at - 1000}}
 	l0.Routes[0].LatencyMs = latencyHist{Le: []int64{1, 5, 10}, Counts: []int64{10, 5, 0, 1}, SumMs: 2100, Count: 16}
 	h.sendStats(0, statsJSONLine(t, l0))
@@ -74,9 +74,9 @@ func TestStatusFromStats(t *testing.T) {
 	}
 	n0 := st["nodes"].([]any)[0]
 	wantNode := map[string]any{"handled": 1000.0, "failed": 3.0, "retried": 2.0, "dead_lettered": 1.0, "skipped": 0.0,
-		"produced": 990.0, "stats_age_ms": 0.0, "records_per_s": 0.0, "stats_garbage": 0.0,
+		"produced": 990.0, "aborted": 4.0, "stats_age_ms": 0.0, "records_per_s": 0.0, "stats_garbage": 0.0,
 		"failures": []any{map[string]any{"route": 0.0, "topic": "orders", "partition": 1.0, "offset": 7.0, "error": "refused", "at": rfc3339(h.sys.clock.Add(-time.Second))}}}
-	if got := pick(n0, "handled", "failed", "retried", "dead_lettered", "skipped", "produced", "stats_age_ms", "records_per_s", "stats_garbage", "failures"); !reflect.DeepEqual(got, wantNode) {
+	if got := pick(n0, "handled", "failed", "retried", "dead_lettered", "skipped", "produced", "aborted", "stats_age_ms", "records_per_s", "stats_garbage", "failures"); !reflect.DeepEqual(got, wantNode) {
 		t.Errorf("node 0:\n got %v\nwant %v", got, wantNode)
 	}
 	// A second line a second later, 500 records on: 500 records/s.
