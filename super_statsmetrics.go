@@ -99,9 +99,9 @@ func writeLatencyMetrics(b *strings.Builder, nodes []nodeSnapshot, groups [][]gr
 
 // groupStats is a node's routes of one group, summed.
 type groupStats struct {
-	group                                  string
+	group                                           string
 	handled, failed, retried, deadLettered, aborted int64
-	latency                                *latencyHist // nil when no route of the group sent one
+	latency                                         *latencyHist // nil when no route of the group sent one
 }
 
 // byGroup sums a node's routes per group, sorted by group. Histograms are
