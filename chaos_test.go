@@ -74,42 +74,52 @@ func (in *incarnations) running() []int {
 func TestRandomKillsLoseNoRecordAndLeaveNoHandler(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 6, "orders")
-	const (
-		n        = 50000
-		nodes    = 3
-		every    = 500 * time.Millisecond
-		duration = 10 * time.Second
-	)
+	const n = 50000
 	logPath := filepath.Join(t.TempDir(), "handled")
-	// A short restart delay keeps the crash-loop backoff of a node killed
-	// again and again within 10 s (50 ms, 100, 200, ... ms) inside the test.
-	s := startSwarm(t, swarmArgs(addr, "-nodes=3", "-node-restart-timeout=50ms", "--", h, "-log="+logPath)...)
-	s.waitNodesReady(nodes, 0)
-	in := newIncarnations()
-	for id := 0; id < nodes; id++ {
-		s.handlerStarted(id, 0)
-	}
-
-	produced := make(chan error, 1)
-	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
-	killAtRandom(t, s, in, int(duration/every), every)
-	if err := <-produced; err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	s, in := runChaos(t, addr, n, []string{"--", h, "-log=" + logPath})
 	adm := newAdmin(t, addr)
-	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
 	ends, committed := offsetsOf(t, adm, "g1", "orders")
 	lines, distinct, bad := checkEveryOffsetHandled(t, logPath, ends, n)
 	t.Logf("committed %v = ends %v; %d records handled %d times: %d duplicates (%.1f%%), %d unparsable log lines",
 		committed, ends, n, lines, lines-distinct, 100*float64(lines-distinct)/float64(n), bad)
 
-	checkNoOrphanHandler(t, s, in)
 	s.signal(syscall.SIGTERM)
 	code := s.waitExit(30 * time.Second)
 	t.Logf("%d handler processes in all; the swarm exited %d after TERM", len(in.handlers), code)
 	if left := fmt.Sprint(aliveOf(in.handlers)); left != "[]" {
 		t.Errorf("handlers alive after the swarm exited: %s", left)
 	}
+}
+
+// runChaos runs a swarm of 3 nodes (args after the harness's and the
+// node count, the command included) on topic orders while n records are
+// produced over 10 s and, every 500 ms, a random node is SIGKILLed (twice
+// its handler instead); then it waits until the group's commits reach the
+// end and checks that no handler outlived its node.
+func runChaos(t *testing.T, addr string, n int, args []string) (*swarmProc, *incarnations) {
+	t.Helper()
+	const (
+		nodes    = 3
+		every    = 500 * time.Millisecond
+		duration = 10 * time.Second
+	)
+	// A short restart delay keeps the crash-loop backoff of a node killed
+	// again and again within 10 s (50 ms, 100, 200, ... ms) inside the test.
+	s := startSwarm(t, swarmArgs(addr, append([]string{"-nodes=3", "-node-restart-timeout=50ms"}, args...)...)...)
+	s.waitNodesReady(nodes, 0)
+	in := newIncarnations()
+	for id := 0; id < nodes; id++ {
+		s.handlerStarted(id, 0)
+	}
+	produced := make(chan error, 1)
+	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
+	killAtRandom(t, s, in, int(duration/every), every)
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 90*time.Second)
+	checkNoOrphanHandler(t, s, in)
+	return s, in
 }
 
 // checkNoOrphanHandler checks that no handler outlived its node: only the

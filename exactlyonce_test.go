@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,35 +77,12 @@ func contains(ss []string, s string) bool {
 func TestExactlyOnceUnderRandomKills(t *testing.T) {
 	h, _ := handlerPrograms(t)
 	_, addr := newBroker(t, 6, "orders", "answers")
-	const (
-		n        = 50000
-		nodes    = 3
-		every    = 500 * time.Millisecond
-		duration = 10 * time.Second
-	)
+	const n = 50000
 	logPath := filepath.Join(t.TempDir(), "handled")
-	args := append(append([]string{"-nodes=3", "-node-restart-timeout=50ms", "-output-topic=answers"}, eosArgs...),
-		"--", h, "-answer=tag", "-log="+logPath)
-	s := startSwarm(t, swarmArgs(addr, args...)...)
-	s.waitNodesReady(nodes, 0)
-	in := newIncarnations()
-	for id := 0; id < nodes; id++ {
-		s.handlerStarted(id, 0)
-	}
-
-	produced := make(chan error, 1)
-	go func() { produced <- produceSpread(addr, "orders", 0, n, duration) }()
-	killAtRandom(t, s, in, int(duration/every), every)
-	if err := <-produced; err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	args := append(append([]string{"-output-topic=answers"}, eosArgs...), "--", h, "-answer=tag", "-log="+logPath)
+	s, _ := runChaos(t, addr, n, args)
+	s.stopGracefully(30 * time.Second)
 	adm := newAdmin(t, addr)
-	waitCommittedToEnd(t, adm, "g1", "orders", 90*time.Second)
-	checkNoOrphanHandler(t, s, in)
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(30 * time.Second); code != 0 {
-		t.Errorf("swarm exited %d after TERM, want 0", code)
-	}
 
 	committed := readTransactional(t, addr, "answers", true)
 	checkOncePerKey(t, "read_committed", outputCounts(committed), n)
@@ -155,10 +131,7 @@ func checkRetriesCommitOnce(t *testing.T, swarmFlags, handlerFlags, dead []strin
 	produceKeys(t, addr, "orders", n, 4)
 	waitCommittedToEnd(t, adm, "g1", "orders", 60*time.Second)
 	// Stopped before reading: whatever the swarm would still do is done.
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(30 * time.Second); code != 0 {
-		t.Errorf("swarm exited %d after TERM, want 0", code)
-	}
+	s.stopGracefully(30 * time.Second)
 
 	checkOncePerKey(t, "outputs", outputCounts(readTransactional(t, addr, "answers", true)), n+4, dead...)
 	letters := outputCounts(readTransactional(t, addr, "dead", true))
@@ -215,10 +188,7 @@ func TestExactlyOnceStopCommitsTheBatchInHand(t *testing.T) {
 	go func() { produced <- produceSpread(addr, "orders", 0, n, 2*time.Second) }()
 	s := startSwarm(t, swarmArgs(addr, args...)...)
 	s.waitLog(30*time.Second, "records flowing", 0, logged("route.flowing"))
-	s.signal(syscall.SIGTERM)
-	if code := s.waitExit(30 * time.Second); code != 0 {
-		t.Fatalf("swarm exited %d after TERM, want 0", code)
-	}
+	s.stopGracefully(30 * time.Second)
 	if err := <-produced; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
@@ -226,10 +196,7 @@ func TestExactlyOnceStopCommitsTheBatchInHand(t *testing.T) {
 
 	s2 := startSwarm(t, swarmArgs(addr, args...)...)
 	waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 60*time.Second)
-	s2.signal(syscall.SIGTERM)
-	if code := s2.waitExit(30 * time.Second); code != 0 {
-		t.Errorf("second swarm exited %d after TERM, want 0", code)
-	}
+	s2.stopGracefully(30 * time.Second)
 	committed := readTransactional(t, addr, "answers", true)
 	checkOncePerKey(t, "read_committed", outputCounts(committed), n)
 	uncommitted := readTransactional(t, addr, "answers", false)
