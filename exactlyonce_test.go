@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -204,4 +205,54 @@ func TestExactlyOnceStopCommitsTheBatchInHand(t *testing.T) {
 	if len(uncommitted) != len(committed) {
 		t.Errorf("read_uncommitted sees %d outputs, read_committed %d: a stop aborted a transaction", len(uncommitted), len(committed))
 	}
+}
+
+// A rebalance while a partition is held for a retry, with the cooperative
+// balancer: a second member joins and takes some partitions, the first
+// batch after the revoke is aborted (franz-go's transaction session does
+// that after any revoke), and still every output commits once, the held
+// record and those behind it in its partition have none, and that
+// partition's commit stays at it while the others reach their ends.
+func TestExactlyOnceRebalanceWithAHeldPartition(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 8, "orders", "answers")
+	const n = 4000
+	produce(t, addr, "orders", n/2)
+	args := append([]string{"-nodes=1", "-output-topic=answers", "-balancer=cooperative-sticky", "-max-retries=5",
+		"-retry-backoff=1h", "-retry-max-backoff=1h"}, eosArgs...)
+	args = append(args, "--", h, "-answer=tag", "-fail-key=9")
+	s := startSwarm(t, swarmArgs(addr, args...)...)
+	retry, _ := s.waitLog(30*time.Second, "record.retry", 0, logged("record.retry"))
+	held, at := int32(retry.int("partition")), int64(retry.int("offset"))
+	adm := newAdmin(t, addr)
+	waitFor(t, 30*time.Second, "the first half handled but the held record", func() bool { return committedBut(t, adm, held, at) })
+
+	s2 := startSwarm(t, swarmArgs(addr, append([]string{"-instance-id=second"}, args...)...)...)
+	waitFor(t, 30*time.Second, "both members in the group", func() bool { return groupSettled(t, addr, "g1", 2) })
+	produceKeys(t, addr, "orders", n/2, n/2)
+	waitFor(t, 60*time.Second, "everything handled but the held record", func() bool { return committedBut(t, adm, held, at) })
+	s.stopGracefully(30 * time.Second)
+	s2.stopGracefully(30 * time.Second)
+
+	var behind []string // the held record and the rest of its partition
+	for _, r := range readTopic(t, addr, "orders")[held] {
+		if r.Offset >= at {
+			behind = append(behind, string(r.Key))
+		}
+	}
+	checkOncePerKey(t, "outputs", outputCounts(readTransactional(t, addr, "answers", true)), n, behind...)
+	t.Logf("held partition %d at %d (%d records behind); %d batches aborted", held, at, len(behind),
+		len(s.matching(logged("transaction.aborted")))+len(s2.matching(logged("transaction.aborted"))))
+}
+
+// committedBut says whether every partition of orders is committed to its
+// end but partition held, committed exactly up to at.
+func committedBut(t *testing.T, adm *kadm.Client, held int32, at int64) bool {
+	ends, committed := offsetsOf(t, adm, "g1", "orders")
+	for p, e := range ends {
+		if p == held && committed[p] != at || p != held && committed[p] != e {
+			return false
+		}
+	}
+	return true
 }

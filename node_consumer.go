@@ -200,7 +200,7 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 	defer c.close()
 	c.started = time.Now()
 	if c.txn != nil {
-		if err := c.txn.fence(ctx); err != nil {
+		if err := c.txn.fence(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
@@ -318,7 +318,7 @@ func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 		// The batch is done once its transaction is: committed, or
 		// aborted and all of it to come again.
 		var committed bool
-		if committed, err = c.txn.end(c, err); !committed {
+		if committed, err = c.txn.end(c, d, err); !committed {
 			done, aborted = 0, true
 		}
 		now = time.Now()

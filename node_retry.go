@@ -249,14 +249,3 @@ func (r *retries) firstHeld() map[topicPartition]*kgo.Record {
 	}
 	return out
 }
-
-// heldPartitions lists the held partitions by topic.
-func (r *retries) heldPartitions() map[string][]int32 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string][]int32{}
-	for tp := range r.held {
-		out[tp.topic] = append(out[tp.topic], tp.partition)
-	}
-	return out
-}

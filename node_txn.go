@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -96,7 +97,7 @@ func (t *txn) begin() error {
 // aborts it after a handler error herr. It says whether it committed; an
 // error means the client cannot go on (the node restarts and what was not
 // committed comes again).
-func (t *txn) end(c *consumer, herr error) (bool, error) {
+func (t *txn) end(c *consumer, d *delivery, herr error) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.endTimeout)
 	defer cancel()
 	if herr != nil {
@@ -118,7 +119,7 @@ func (t *txn) end(c *consumer, herr error) (bool, error) {
 	if committed {
 		c.align(offsets, t.released)
 	} else {
-		c.abandon(t.released)
+		c.abandon(d)
 	}
 	t.released = nil
 	return committed, nil
@@ -195,13 +196,19 @@ func (c *consumer) align(committed map[string]map[int32]kgo.EpochOffset, release
 	}
 }
 
-// abandon forgets every held partition after an abort, and resumes them
-// and the ones released: End rewound the consumer to the committed
-// offsets, so everything after them, held records included, is fetched
-// again on its first attempt.
-func (c *consumer) abandon(released map[string][]int32) {
-	c.log.Warn("transaction.aborted", "records", len(c.marked))
-	c.forget(c.cl, c.retries.heldPartitions())
-	c.cl.ResumeFetchPartitions(released)
+// abandon forgets, after d's transaction aborted, the partitions d had
+// records of, held ones included, and resumes them: End rewound them to
+// their committed offsets, so everything after that comes again, on its
+// first attempt. A partition held since an earlier batch and not in d
+// stays held: the abort did not touch it.
+func (c *consumer) abandon(d *delivery) {
+	parts := map[string][]int32{}
+	for _, r := range d.recs {
+		if ps := parts[r.Topic]; !slices.Contains(ps, r.Partition) {
+			parts[r.Topic] = append(ps, r.Partition)
+		}
+	}
+	c.log.Warn("transaction.aborted", "records", len(d.recs), "partitions", parts)
+	c.forget(c.cl, parts)
 	c.marked = nil
 }
