@@ -7,9 +7,12 @@ package main
 // and a record retried or dead-lettered does not disturb that.
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,4 +258,66 @@ func committedBut(t *testing.T, adm *kadm.Client, held int32, at int64) bool {
 		}
 	}
 	return true
+}
+
+// An input whose tail is an aborted transaction (an upstream producer that
+// died, or aborted): read committed, its records never reach the node, but
+// the markers do, so the node commits past them and its handled offset
+// reaches the high watermark. Quiet and fully handled, it must not stall
+// (status 4 would have the supervisor replace the node every -stall-ttl,
+// for ever). Found by review.
+func TestExactlyOnceAnAbortedTailIsNotAStall(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 1, "orders", "answers")
+	produceInTransactions(t, addr, "orders", kgo.TryCommit, kgo.TryAbort)
+	node, dir := startStatsNode(t, swarmArgs(addr, append(append([]string{"-stall-ttl=1s", "-report-interval=100ms",
+		"-stats-interval=100ms", "-output-topic=answers"}, eosArgs...), "--", h, "-answer=tag")...)...)
+	defer node.stop()
+	file := filepath.Join(dir, "stats")
+	var l statsLine
+	waitFor(t, 30*time.Second, "the 10 committed records handled, committed to the high watermark", func() bool {
+		var ok bool
+		l, ok = lastStats(t, file)
+		if !ok || len(l.Routes) != 1 || len(l.Routes[0].Partitions) != 1 {
+			return false
+		}
+		p := l.Routes[0].Partitions[0]
+		return l.Routes[0].Handled == 10 && p.Committed == p.HighWatermark && p.Handled == p.HighWatermark
+	})
+	caught := time.Now()
+	waitFor(t, 30*time.Second, "4 s of the node's stats after catching up", func() bool {
+		l, _ = lastStats(t, file)
+		return l.AtMs >= caught.Add(4*time.Second).UnixMilli()
+	})
+	if health, _ := os.ReadFile(filepath.Join(dir, "health")); strings.Contains(string(health), "4\n") {
+		t.Errorf("a quiet, fully handled partition whose tail is an aborted transaction reported stalled (status 4); partition %+v",
+			l.Routes[0].Partitions[0])
+	}
+	if outs := readTransactional(t, addr, "answers", true); len(outs) != 10 {
+		t.Errorf("%d outputs, want 10 (one per committed input)", len(outs))
+	}
+}
+
+// produceInTransactions writes 10 records to topic in one transaction per
+// end given, ended that way.
+func produceInTransactions(t *testing.T, addr, topic string, ends ...kgo.TransactionEndTry) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("upstream"), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	for _, end := range ends {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -122,6 +122,13 @@ func (h *cmdHandler) writeBatch(b *pipeBatch, buf []byte) ([]byte, bool) {
 			b.complete(i, recResult{})
 			continue
 		}
+		if r.Attrs.IsControl() {
+			// A transaction marker (kept with -exactly-once, node_txn.go):
+			// not a record of the user's, done once the ones before it.
+			h.win.push(&run, i+1)
+			b.complete(i, recResult{complete: true})
+			continue
+		}
 		start := len(buf)
 		var err error
 		if buf, err = h.codec.encode(buf, r, b.d.attempt(i)); err != nil {

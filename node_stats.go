@@ -186,6 +186,9 @@ func newBatchStats(d *delivery, marked []*kgo.Record, took time.Duration, now ti
 	b := batchStats{took: took}
 	b.counts.Produced = int64(d.produced)
 	for i, o := range d.outcomes {
+		if d.recs[i].Attrs.IsControl() {
+			continue // a transaction marker: moves the offsets, counts as nothing
+		}
 		switch o {
 		case handled:
 			b.counts.Handled++

@@ -54,12 +54,18 @@ func transactionalID(prefix, group string, node, route int) string {
 
 // txnOpts are what a route's client needs for exactly-once: its
 // transactional id and timeout, and reading only committed records (an
-// upstream transaction's aborted records are not input).
+// upstream transaction's aborted records are not input). Reading
+// committed, the records of an aborted transaction never arrive, so the
+// transaction markers are kept: they go through a batch like records
+// (never to the handler), so the offsets committed, and the handled
+// offsets stall detection compares with the high watermark, get past an
+// aborted tail.
 func txnOpts(cfg *config, r *route, nodeID int) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.TransactionalID(transactionalID(cfg.instanceID, r.Group, nodeID, r.Index)),
 		kgo.TransactionTimeout(cfg.transactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 	}
 }
 
