@@ -177,6 +177,9 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, parts map[string
 	}
 	c.forget(cl, parts)
 	c.stats.dropped(parts)
+	if c.txn != nil {
+		c.txn.starts.drop(parts)
+	}
 }
 
 // lost forgets the lost partitions' held records; a commit for them could
@@ -184,6 +187,9 @@ func (c *consumer) revoked(ctx context.Context, cl *kgo.Client, parts map[string
 func (c *consumer) lost(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 	c.forget(cl, parts)
 	c.stats.dropped(parts)
+	if c.txn != nil {
+		c.txn.starts.drop(parts)
+	}
 }
 
 // run polls and hands each batch to h until ctx is cancelled (stop) or an
@@ -233,6 +239,9 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
 			d.add(recs, 1)
+			if c.txn != nil {
+				c.txn.starts.note(recs)
+			}
 		}
 		if len(d.recs) > 0 {
 			if err := c.handleBatch(h, d); err != nil {

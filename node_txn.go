@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -78,6 +79,64 @@ type txn struct {
 	// released are partitions whose held records this batch made final:
 	// resumed only once that is committed (see align).
 	released map[string][]int32
+	// starts is where the consumer began each partition it owns.
+	starts pollStarts
+}
+
+// pollStarts is, per owned partition, its first record polled since it
+// was assigned: where the consumer began it. An abort rewinds a partition
+// to the client's idea of its committed offset, which for a partition the
+// group never committed is franz-go's placeholder, offset 0 (whatever
+// -initial-offset said); abandon puts it back here. The poll goroutine
+// notes starts, franz-go's revoke and lost callbacks drop them, hence mu.
+type pollStarts struct {
+	mu sync.Mutex
+	at map[topicPartition]kgo.EpochOffset
+}
+
+// note keeps the first record of each partition in recs not seen yet.
+func (s *pollStarts) note(recs []*kgo.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = map[topicPartition]kgo.EpochOffset{}
+	}
+	for _, r := range recs {
+		if _, ok := s.at[partitionOf(r)]; !ok {
+			s.at[partitionOf(r)] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+}
+
+// drop forgets the starts of partitions this node no longer owns.
+func (s *pollStarts) drop(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			delete(s.at, topicPartition{topic, p})
+		}
+	}
+}
+
+// below is, for each of parts whose committed offset in have lies below
+// where the consumer began it, that start.
+func (s *pollStarts) below(parts map[string][]int32, have map[string]map[int32]kgo.EpochOffset) map[string]map[int32]kgo.EpochOffset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			start, ok := s.at[topicPartition{topic, p}]
+			if c, known := have[topic][p]; ok && (!known || c.Offset < start.Offset) {
+				if out[topic] == nil {
+					out[topic] = map[int32]kgo.EpochOffset{}
+				}
+				out[topic][p] = start
+			}
+		}
+	}
+	return out
 }
 
 // fence initialises the producer id, which aborts whatever transaction the
@@ -112,6 +171,19 @@ func (t *txn) end(c *consumer, d *delivery, herr error) (bool, error) {
 		}
 		c.marked, t.released = nil, nil
 		return false, herr
+	}
+	if len(c.marked) == 0 {
+		// Nothing final (every record is held again), so nothing was
+		// produced and there is nothing to commit: the empty transaction
+		// is aborted. Committing it would send no offset commit, and
+		// franz-go, seeing no answer to tell it the broker has KIP-447,
+		// would hold End 500 ms (its pre-2.5 wait for markers).
+		if _, err := t.sess.End(ctx, kgo.TryAbort); err != nil {
+			return false, fmt.Errorf("end transaction with nothing to commit: %w", err)
+		}
+		c.align(nil, t.released)
+		t.released = nil
+		return true, nil
 	}
 	offsets := nextOffsets(c.marked)
 	ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
@@ -204,9 +276,10 @@ func (c *consumer) align(committed map[string]map[int32]kgo.EpochOffset, release
 
 // abandon forgets, after d's transaction aborted, the partitions d had
 // records of, held ones included, and resumes them: End rewound them to
-// their committed offsets, so everything after that comes again, on its
-// first attempt. A partition held since an earlier batch and not in d
-// stays held: the abort did not touch it.
+// their committed offsets (a partition never committed, to where the
+// consumer began it), so everything after that comes again, on its first
+// attempt. A partition held since an earlier batch and not in d stays
+// held: the abort did not touch it.
 func (c *consumer) abandon(d *delivery) {
 	parts := map[string][]int32{}
 	for _, r := range d.recs {
@@ -215,6 +288,7 @@ func (c *consumer) abandon(d *delivery) {
 		}
 	}
 	c.log.Warn("transaction.aborted", "records", len(d.recs), "partitions", parts)
+	c.cl.SetOffsets(c.txn.starts.below(parts, c.cl.CommittedOffsets()))
 	c.forget(c.cl, parts)
 	c.marked = nil
 }
