@@ -391,3 +391,82 @@ func TestExactlyOnceLatestSkipsHistory(t *testing.T) {
 		t.Errorf("%d of the %d records produced before the group started have outputs, want 0 (-initial-offset latest)", history, old)
 	}
 }
+
+// A batch that outlives -transaction-timeout: the broker aborts its
+// transaction while the node still works on it. Whatever the node does
+// next (produce the rest, or, when the stalled record fails, go straight
+// to the offset commit), the batch must not commit: a read_committed
+// reader sees every output once, and the node recovers (the handler
+// stalls once only).
+func TestExactlyOnceBatchOutlivesItsTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"stalled record answered", nil},
+		{"stalled record failed, retried", []string{"-fail-key=99", "-fail-until-attempt=2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := handlerPrograms(t)
+			_, addr := newBroker(t, 1, "orders", "answers")
+			const n = 100
+			produce(t, addr, "orders", n)
+			marker := filepath.Join(t.TempDir(), "stalled")
+			args := append([]string{"-nodes=1", "-output-topic=answers", "-retry-backoff=50ms"}, eosArgs...)
+			args = append(append(args, "--", h, "-answer=tag", "-stall-key=99", "-stall-for=4s", "-stall-once="+marker), tc.extra...)
+			s := startSwarm(t, swarmArgs(addr, args...)...)
+			waitCommittedToEnd(t, newAdmin(t, addr), "g1", "orders", 60*time.Second)
+			s.stopGracefully(30 * time.Second)
+			committed := readTransactional(t, addr, "answers", true)
+			checkOncePerKey(t, "read_committed", outputCounts(committed), n)
+			t.Logf("outputs %d read_committed, %d read_uncommitted; node exits %d, aborted %d", len(committed),
+				len(readTransactional(t, addr, "answers", false)), len(s.matching(logged("swarm.node.exited"))),
+				len(s.matching(logged("transaction.aborted"))))
+			for _, l := range s.matching(func(l logLine) bool { return l["level"] == "ERROR" }) {
+				t.Logf("error: %v", l)
+			}
+			if len(s.matching(logged("swarm.node.exited"))) == 0 {
+				t.Errorf("no node exited: the transaction the broker aborted went unnoticed")
+			}
+		})
+	}
+}
+
+// A TERM while a partition is held for a retry (its backoff far away):
+// the swarm exits 0 with nothing aborted, the held partition's committed
+// offset is its held record, and a second swarm whose handler no longer
+// fails finishes the topic with one output per input.
+func TestExactlyOnceStopWithAHeldPartition(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 4, "orders", "answers")
+	const n = 2000
+	produce(t, addr, "orders", n)
+	base := append([]string{"-nodes=1", "-output-topic=answers", "-max-retries=5", "-retry-backoff=1h", "-retry-max-backoff=1h"}, eosArgs...)
+	s := startSwarm(t, swarmArgs(addr, append(base, "--", h, "-answer=tag", "-fail-key=9")...)...)
+	retry, _ := s.waitLog(30*time.Second, "record.retry", 0, logged("record.retry"))
+	held, at := int32(retry.int("partition")), int64(retry.int("offset"))
+	adm := newAdmin(t, addr)
+	waitFor(t, 30*time.Second, "the other partitions committed to their ends", func() bool {
+		ends, committed := offsetsOf(t, adm, "g1", "orders")
+		for p, e := range ends {
+			if p != held && committed[p] != e {
+				return false
+			}
+		}
+		return true
+	})
+	s.stopGracefully(30 * time.Second)
+	if _, committed := offsetsOf(t, adm, "g1", "orders"); committed[held] != at {
+		t.Errorf("held partition %d committed at %d after the stop, want its held record's offset %d", held, committed[held], at)
+	}
+	if aborted := len(s.matching(logged("transaction.aborted"))); aborted != 0 {
+		t.Errorf("%d transactions aborted, want 0", aborted)
+	}
+	s2 := startSwarm(t, swarmArgs(addr, append(base, "--", h, "-answer=tag")...)...)
+	waitCommittedToEnd(t, adm, "g1", "orders", 60*time.Second)
+	s2.stopGracefully(30 * time.Second)
+	checkOncePerKey(t, "read_committed", outputCounts(readTransactional(t, addr, "answers", true)), n)
+	if c, u := len(readTransactional(t, addr, "answers", true)), len(readTransactional(t, addr, "answers", false)); c != u {
+		t.Errorf("read_committed %d outputs, read_uncommitted %d: something was aborted", c, u)
+	}
+}

@@ -77,6 +77,9 @@ func main() {
 	logPath := flag.String("log", "", "append one line per record to this file")
 	grandchild := flag.Bool("grandchild", false, "leave a sleeping child behind")
 	sleep := flag.Bool("sleep", false, "(internal) sleep forever")
+	stallKey := flag.String("stall-key", "", "before answering the record with this key, flush the answers so far and sleep -stall-for, once: while the file -stall-once does not exist (then create it)")
+	stallFor := flag.Duration("stall-for", 0, "how long -stall-key sleeps")
+	stallOnce := flag.String("stall-once", "", "marker file of -stall-key")
 	flag.Parse()
 	if *sleep {
 		select {}
@@ -185,6 +188,14 @@ func main() {
 		key := ""
 		if f.Key != nil {
 			key = *f.Key
+		}
+		if *stallKey != "" && key == *stallKey {
+			if _, err := os.Stat(*stallOnce); err != nil {
+				os.WriteFile(*stallOnce, nil, 0o644)
+				out.Flush()
+				fmt.Fprintf(os.Stderr, "handler stalling %s before key %s\n", *stallFor, key)
+				time.Sleep(*stallFor)
+			}
 		}
 		switch {
 		case f.Key != nil && fail[key] && (*failUntil == 0 || f.Attempt < *failUntil):
