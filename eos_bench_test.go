@@ -27,7 +27,7 @@ import (
 
 const (
 	eosBenchTotal  = 100_000
-	eosBenchRounds = 3
+	eosBenchRounds = 5
 )
 
 // eosBenchBatches are the -max-poll-records the benchmark compares.
