@@ -1,0 +1,161 @@
+//go:build linux
+
+package main
+
+// The offsets of an exactly-once batch (node_txn.go): what its transaction
+// commits, and the client's idea of the committed offsets kept equal to
+// that, since an abort rewinds the consumer to it.
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// nextOffsets is, per partition, one past the last of recs (in order).
+func nextOffsets(recs []*kgo.Record) map[string]map[int32]kgo.EpochOffset {
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range recs {
+		ps := out[r.Topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			out[r.Topic] = ps
+		}
+		ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	}
+	return out
+}
+
+// rewriteTxnCommit makes req commit exactly offsets, keeping the topic ids
+// franz-go filled in.
+func rewriteTxnCommit(req *kmsg.TxnOffsetCommitRequest, offsets map[string]map[int32]kgo.EpochOffset) {
+	ids := map[string][16]byte{}
+	for _, t := range req.Topics {
+		ids[t.Topic] = t.TopicID
+	}
+	req.Topics = req.Topics[:0]
+	for topic, ps := range offsets {
+		t := kmsg.NewTxnOffsetCommitRequestTopic()
+		t.Topic, t.TopicID = topic, ids[topic]
+		for p, eo := range ps {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, eo.Offset, eo.Epoch
+			rp.Metadata = &req.MemberID
+			t.Partitions = append(t.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, t)
+	}
+}
+
+// align makes the client's committed offsets what the transaction really
+// committed, after End set them to everything polled: a held partition's
+// to its held record (its cursor follows; it is paused), a released
+// partition's to past its held records, which it is then resumed from.
+func (c *consumer) align(committed map[string]map[int32]kgo.EpochOffset, released map[string][]int32) {
+	want := map[string]map[int32]kgo.EpochOffset{}
+	put := func(tp topicPartition, eo kgo.EpochOffset) {
+		if want[tp.topic] == nil {
+			want[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		want[tp.topic][tp.partition] = eo
+	}
+	for topic, ps := range released {
+		for _, p := range ps {
+			if eo, ok := committed[topic][p]; ok {
+				put(topicPartition{topic, p}, eo)
+			}
+		}
+	}
+	for tp, first := range c.retries.firstHeld() {
+		put(tp, kgo.EpochOffset{Epoch: first.LeaderEpoch, Offset: first.Offset})
+	}
+	have := c.cl.CommittedOffsets()
+	for topic, ps := range want {
+		for p, eo := range ps {
+			if have[topic][p] == eo {
+				delete(ps, p)
+			}
+		}
+	}
+	c.cl.SetOffsets(want)
+	if len(released) > 0 {
+		c.cl.ResumeFetchPartitions(released)
+	}
+}
+
+// abandon forgets, after d's transaction aborted, the partitions d had
+// records of, held ones included, and resumes them: End rewound them to
+// their committed offsets (a partition never committed, to where the
+// consumer began it), so everything after that comes again, on its first
+// attempt. A partition held since an earlier batch and not in d stays
+// held: the abort did not touch it.
+func (c *consumer) abandon(d *delivery) {
+	parts := map[string][]int32{}
+	for _, r := range d.recs {
+		if ps := parts[r.Topic]; !slices.Contains(ps, r.Partition) {
+			parts[r.Topic] = append(ps, r.Partition)
+		}
+	}
+	c.log.Warn("transaction.aborted", "records", len(d.recs), "partitions", parts)
+	c.cl.SetOffsets(c.txn.starts.below(parts, c.cl.CommittedOffsets()))
+	c.forget(c.cl, parts)
+	c.marked = nil
+}
+
+// pollStarts is, per owned partition, its first record polled since it
+// was assigned: where the consumer began it. An abort rewinds a partition
+// to the client's idea of its committed offset, which for a partition the
+// group never committed is franz-go's placeholder, offset 0 (whatever
+// -initial-offset said); abandon puts it back here. The poll goroutine
+// notes starts, franz-go's revoke and lost callbacks drop them, hence mu.
+type pollStarts struct {
+	mu sync.Mutex
+	at map[topicPartition]kgo.EpochOffset
+}
+
+// note keeps the first record of each partition in recs not seen yet.
+func (s *pollStarts) note(recs []*kgo.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = map[topicPartition]kgo.EpochOffset{}
+	}
+	for _, r := range recs {
+		if _, ok := s.at[partitionOf(r)]; !ok {
+			s.at[partitionOf(r)] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+}
+
+// drop forgets the starts of partitions this node no longer owns.
+func (s *pollStarts) drop(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			delete(s.at, topicPartition{topic, p})
+		}
+	}
+}
+
+// below is, for each of parts whose committed offset in have lies below
+// where the consumer began it, that start.
+func (s *pollStarts) below(parts map[string][]int32, have map[string]map[int32]kgo.EpochOffset) map[string]map[int32]kgo.EpochOffset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			start, ok := s.at[topicPartition{topic, p}]
+			if c, known := have[topic][p]; ok && (!known || c.Offset < start.Offset) {
+				if out[topic] == nil {
+					out[topic] = map[int32]kgo.EpochOffset{}
+				}
+				out[topic][p] = start
+			}
+		}
+	}
+	return out
+}
