@@ -58,6 +58,7 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		kgo.WithLogger(kgoLogger{log: log}),
 	}
 	opts = append(opts, groupOpts(cfg)...)
+	opts = append(opts, nodeMemoryOpts()...)
 	if cfg.initialOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
