@@ -65,7 +65,11 @@ func tuneNodeGC() {
 		}
 		afterNextGC(rearm)
 	}
-	rearm()
+	// From the first GC on, not before: a node that has not yet
+	// allocated 4 MiB (idle, just started) has never run the GC, so its
+	// mark metadata is not yet resident; collecting it at 1 MiB would make
+	// it so, and cost an idle node more than it saves.
+	afterNextGC(rearm)
 }
 
 // gcPercentFor is the GOGC that makes the heap goal max(2 x live,
