@@ -68,7 +68,7 @@ func TestNodeClientMemoryOpts(t *testing.T) {
 		want int32
 	}{
 		{"FetchMaxBytes", kgo.FetchMaxBytes, nodeFetchMaxBytes},
-		{"FetchMaxPartitionBytes", kgo.FetchMaxPartitionBytes, nodeFetchPartitionBytes},
+		{"FetchMaxPartitionBytes (franz-go's)", kgo.FetchMaxPartitionBytes, 1 << 20},
 	} {
 		if got := cl.OptValue(tc.opt); got != tc.want {
 			t.Errorf("%s = %v (%T), want %d", tc.name, got, got, tc.want)
