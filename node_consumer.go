@@ -56,6 +56,7 @@ func clientOpts(ctx context.Context, cfg *config, r *route, nodeID int, log *slo
 		kgo.WithLogger(kgoLogger{log: log}),
 	}
 	opts = append(opts, groupOpts(cfg)...)
+	opts = append(opts, nodeMemoryOpts()...)
 	if r.ExactlyOnce {
 		// Offsets go with each batch's transaction (node_txn.go).
 		opts = append(opts, txnOpts(cfg, r, nodeID)...)

@@ -29,6 +29,7 @@ func runNode(args []string) int {
 	// actions (terminate, stop the process).
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGTTIN)
+	tuneNodeGC()
 	n, err := newNodeRun(args, sigs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

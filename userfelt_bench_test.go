@@ -48,13 +48,22 @@ const (
 // (a pyenv shim first on PATH may not).
 const peerPython = "/usr/bin/python3"
 
-func BenchmarkUserFelt(b *testing.B) {
+// needPeer skips, loudly, when the peer's Debian packages are missing.
+func needPeer(b *testing.B) {
 	if err := exec.Command(peerPython, "-c", "import confluent_kafka").Run(); err != nil {
-		b.Skipf("SKIPPED: the peer needs %s with confluent_kafka (apt-get install python3-confluent-kafka): %v", peerPython, err)
+		msg := fmt.Sprintf("SKIPPED: the peer needs %s with confluent_kafka (apt-get install python3-confluent-kafka): %v", peerPython, err)
+		fmt.Fprintln(os.Stderr, msg)
+		b.Skip(msg)
 	}
 	if _, err := exec.LookPath("supervisord"); err != nil {
-		b.Skipf("SKIPPED: the peer needs supervisord (apt-get install supervisor): %v", err)
+		msg := fmt.Sprintf("SKIPPED: the peer needs supervisord (apt-get install supervisor): %v", err)
+		fmt.Fprintln(os.Stderr, msg)
+		b.Skip(msg)
 	}
+}
+
+func BenchmarkUserFelt(b *testing.B) {
+	needPeer(b)
 	noteLoad(b)
 	_, addr := newBroker(b, feltParts, "felt-swarm", "felt-peer", "stop-swarm", "stop-peer")
 	b.Run("crash", func(b *testing.B) { benchCrashGap(b, addr) })
@@ -328,12 +337,18 @@ func startSwarmProc(b *testing.B, addr, topic, group string) *feltProc {
 // startPeerProc starts supervisord with feltMembers peer consumers writing
 // their records to a FIFO the flow clock reads.
 func startPeerProc(b *testing.B, addr, topic, group string) *feltProc {
+	return startPeerScript(b, addr, topic, group, "testdata/peer/consumer.py")
+}
+
+// startPeerScript is startPeerProc with another consumer script; extra
+// arguments follow its usual four (BOOTSTRAP GROUP TOPIC INSTANCE_ID).
+func startPeerScript(b *testing.B, addr, topic, group, script string, extra ...string) *feltProc {
 	dir := b.TempDir()
 	fifo := filepath.Join(dir, "flow")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	script, err := filepath.Abs("testdata/peer/consumer.py")
+	script, err := filepath.Abs(script)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -348,7 +363,7 @@ func startPeerProc(b *testing.B, addr, topic, group string) *feltProc {
 		members[i] = i
 	}
 	err = tmpl.Execute(f, map[string]any{"Dir": dir, "Python": peerPython, "Script": script, "Bootstrap": addr,
-		"Group": group, "Topic": topic, "Fifo": fifo, "Consumers": members})
+		"Group": group, "Topic": topic, "Fifo": fifo, "Consumers": members, "Extra": strings.Join(extra, " ")})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
