@@ -4,7 +4,8 @@ package main
 
 // BenchmarkFight: the fair fight of issue 14, side by side in one run on
 // one kfake broker. swarm with 4 nodes, each running the Python handler of
-// examples/python (Debian's /usr/bin/python3, as the peer), against 4
+// examples/python (Debian's /usr/bin/python3, as the peer), and again with
+// -codec lines and testdata/fight/upper_lines.py (no JSON), against 4
 // python3-confluent-kafka processes under supervisord
 // (testdata/peer/forward.py), each doing the same trivial work: a record's
 // value upper-cased to an output topic, offsets committed only once the
@@ -104,24 +105,32 @@ func fightContenders(b *testing.B) []fightContender {
 	if err != nil {
 		b.Fatal(err)
 	}
-	swarmSide := func(bin string) func(b *testing.B, addr, topic, group, out string) (int, func()) {
+	lines, err := filepath.Abs("testdata/fight/upper_lines.py")
+	if err != nil {
+		b.Fatal(err)
+	}
+	swarmSide := func(bin string, cmd ...string) func(b *testing.B, addr, topic, group, out string) (int, func()) {
 		return func(b *testing.B, addr, topic, group, out string) (int, func()) {
-			s := startArgv(b, nil, []string{bin, "-log-format=json", "-instance-id=test",
+			s := startArgv(b, nil, append([]string{bin, "-log-format=json", "-instance-id=test",
 				"-nodes=" + strconv.Itoa(fightMembers), "-bootstrap=" + addr, "-topics=" + topic, "-group=" + group,
-				"-output-topic=" + out, "--", peerPython, handler}) // the peer's interpreter
+				"-output-topic=" + out}, cmd...))
 			s.waitNodesReady(fightMembers, 0)
 			return s.pid(), s.stop
 		}
 	}
+	// The peer's interpreter on every side.
+	jsonCmd := []string{"--", peerPython, handler}
 	sides := []fightContender{
-		{"swarm", swarmRoles, swarmSide(swarmBin)},
+		{"swarm", swarmRoles, swarmSide(swarmBin, jsonCmd...)},
+		// The same work with -codec lines: no JSON on either end.
+		{"swarm-lines", swarmRoles, swarmSide(swarmBin, "-codec=lines", "--", peerPython, lines)},
 		{"peer", peerRoles, func(b *testing.B, addr, topic, group, out string) (int, func()) {
 			p := startPeerScript(b, addr, topic, group, "testdata/peer/forward.py", out)
 			return p.pid, p.close
 		}},
 	}
 	if before := os.Getenv("FIGHT_BEFORE"); before != "" {
-		sides = append(sides, fightContender{"before", swarmRoles, swarmSide(before)})
+		sides = append(sides, fightContender{"before", swarmRoles, swarmSide(before, jsonCmd...)})
 	}
 	return sides
 }

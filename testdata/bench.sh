@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${TMPDIR:-/tmp}/swarm-bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
-bench=${BENCH:-'SpawnFloor|Recovery|Deadlines|Memory|Throughput|Burn|IdleCost|UserFelt|Retry|StatsCost|ExactlyOnce'}
+bench=${BENCH:-'SpawnFloor|Recovery|Deadlines|Memory|Throughput|Burn|IdleCost|UserFelt|Retry|StatsCost|ExactlyOnce|Fight'}
 # BenchmarkPipe (pipe_bench_test.go) takes one sample per b.N: 3 of them.
 pipe=${PIPE:-Pipe}
 
