@@ -9,8 +9,9 @@
 # 1 000 000 records in memory (~250 MB). Needs Go; strace is optional (the
 # idle-cost benchmark counts the loop's wakeups with it, and says so when it
 # is missing). UserFelt (crash, roll and stop figures side by side with N
-# librdkafka consumers under supervisord, ~8 minutes) needs Debian's
-# supervisor and python3-confluent-kafka, and skips loudly without them.
+# librdkafka consumers under supervisord, ~8 minutes) and Fight (memory and
+# throughput against them, ~1 minute) need Debian's supervisor and
+# python3-confluent-kafka, and skip loudly without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${TMPDIR:-/tmp}/swarm-bench-$(date -u +%Y%m%dT%H%M%SZ).txt}
