@@ -235,13 +235,16 @@ func (c *consumer) run(ctx context.Context, quiet <-chan struct{}, h recordHandl
 		// Held partitions that are due first: they are paused, so the
 		// fetched records never hold any of theirs.
 		d := newDelivery(nil)
+		if c.txn != nil {
+			c.reconcile()
+		}
 		c.takeDue(d, time.Now())
 		c.stats.fetched(fetches, time.Now())
 		if recs := fetches.Records(); len(recs) > 0 {
 			c.learnTopicIDs(fetches)
 			d.add(recs, 1)
 			if c.txn != nil {
-				c.txn.starts.note(recs)
+				c.commitStarts(recs)
 			}
 		}
 		if len(d.recs) > 0 {

@@ -8,7 +8,6 @@ package main
 
 import (
 	"slices"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,60 +101,4 @@ func (c *consumer) abandon(d *delivery) {
 	c.cl.SetOffsets(c.txn.starts.below(parts, c.cl.CommittedOffsets()))
 	c.forget(c.cl, parts)
 	c.marked = nil
-}
-
-// pollStarts is, per owned partition, its first record polled since it
-// was assigned: where the consumer began it. An abort rewinds a partition
-// to the client's idea of its committed offset, which for a partition the
-// group never committed is franz-go's placeholder, offset 0 (whatever
-// -initial-offset said); abandon puts it back here. The poll goroutine
-// notes starts, franz-go's revoke and lost callbacks drop them, hence mu.
-type pollStarts struct {
-	mu sync.Mutex
-	at map[topicPartition]kgo.EpochOffset
-}
-
-// note keeps the first record of each partition in recs not seen yet.
-func (s *pollStarts) note(recs []*kgo.Record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.at == nil {
-		s.at = map[topicPartition]kgo.EpochOffset{}
-	}
-	for _, r := range recs {
-		if _, ok := s.at[partitionOf(r)]; !ok {
-			s.at[partitionOf(r)] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-		}
-	}
-}
-
-// drop forgets the starts of partitions this node no longer owns.
-func (s *pollStarts) drop(parts map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for topic, ps := range parts {
-		for _, p := range ps {
-			delete(s.at, topicPartition{topic, p})
-		}
-	}
-}
-
-// below is, for each of parts whose committed offset in have lies below
-// where the consumer began it, that start.
-func (s *pollStarts) below(parts map[string][]int32, have map[string]map[int32]kgo.EpochOffset) map[string]map[int32]kgo.EpochOffset {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]map[int32]kgo.EpochOffset{}
-	for topic, ps := range parts {
-		for _, p := range ps {
-			start, ok := s.at[topicPartition{topic, p}]
-			if c, known := have[topic][p]; ok && (!known || c.Offset < start.Offset) {
-				if out[topic] == nil {
-					out[topic] = map[int32]kgo.EpochOffset{}
-				}
-				out[topic][p] = start
-			}
-		}
-	}
-	return out
 }
