@@ -470,3 +470,51 @@ func TestExactlyOnceStopWithAHeldPartition(t *testing.T) {
 		t.Errorf("read_committed %d outputs, read_uncommitted %d: something was aborted", c, u)
 	}
 }
+
+// An upstream transaction left open longer than -stall-ttl: read
+// committed, its records are not there to handle yet (they end at the last
+// stable offset, not the high watermark), so a caught-up exactly-once node
+// is not stalled; once it commits, its records flow.
+func TestExactlyOnceAnOpenUpstreamTransactionIsNotAStall(t *testing.T) {
+	h, _ := handlerPrograms(t)
+	_, addr := newBroker(t, 1, "orders", "answers")
+	produceInTransactions(t, addr, "orders", kgo.TryCommit)
+	up, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("upstream-open"), kgo.DefaultProduceTopic("orders"),
+		kgo.TransactionTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if err := up.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 20; i++ {
+		if err := up.ProduceSync(context.Background(), &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node, dir := startStatsNode(t, swarmArgs(addr, append(append([]string{"-stall-ttl=1s", "-report-interval=100ms",
+		"-stats-interval=100ms", "-output-topic=answers"}, eosArgs...), "--", h, "-answer=tag")...)...)
+	defer node.stop()
+	file := filepath.Join(dir, "stats")
+	waitFor(t, 30*time.Second, "the 10 committed records handled", func() bool {
+		l, ok := lastStats(t, file)
+		return ok && len(l.Routes) == 1 && l.Routes[0].Handled == 10
+	})
+	caught := time.Now()
+	waitFor(t, 30*time.Second, "4 s of the node's stats after catching up", func() bool {
+		l, _ := lastStats(t, file)
+		return l.AtMs >= caught.Add(4*time.Second).UnixMilli()
+	})
+	if health, _ := os.ReadFile(filepath.Join(dir, "health")); strings.Contains(string(health), "4\n") {
+		l, _ := lastStats(t, file)
+		t.Errorf("a caught-up node behind an open upstream transaction reported stalled (status 4); partition %+v", l.Routes[0].Partitions)
+	}
+	if err := up.EndTransaction(context.Background(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the 10 records of the upstream transaction handled once it committed", func() bool {
+		l, ok := lastStats(t, file)
+		return ok && l.Routes[0].Handled == 20
+	})
+}

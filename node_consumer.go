@@ -129,6 +129,7 @@ func newConsumer(cfg *config, r *route, nodeID int, health *nodeHealth, log *slo
 		maxPoll: cfg.maxPollRecords}
 	if cfg.statsInterval > 0 || cfg.stallTTL > 0 {
 		c.stats = newRouteStats()
+		c.stats.readCommitted = r.ExactlyOnce
 		c.endOffsetsEvery = endOffsetsEvery(cfg.stallTTL)
 		c.fromStart = cfg.initialOffset != "latest"
 	}
@@ -341,14 +342,14 @@ func (c *consumer) handleBatch(h recordHandler, d *delivery) error {
 	if c.stats != nil {
 		b := newBatchStats(d, c.marked, now.Sub(began), now)
 		if aborted {
-			b.aborted(len(d.recs))
+			b.aborted(userRecords(d.recs))
 		}
 		c.stats.settled(b, now)
 	}
 	c.marked = nil
 	// Per batch, so debug only: throughput measurements read the node's
 	// own timing from it (see pipe_bench_test.go).
-	c.log.Debug("app.batch", "records", len(d.recs), "done", done)
+	c.log.Debug("app.batch", "records", userRecords(d.recs), "done", done)
 	if !c.flowing {
 		// Once per start: how long a (re)started node took to handle its
 		// first records, joining included.

@@ -84,6 +84,18 @@ func (d *delivery) add(recs []*kgo.Record, firstAttempt int) {
 	}
 }
 
+// userRecords is how many of recs are records, not transaction markers
+// (which an exactly-once route keeps, node_txn.go).
+func userRecords(recs []*kgo.Record) int {
+	n := 0
+	for _, r := range recs {
+		if !r.Attrs.IsControl() {
+			n++
+		}
+	}
+	return n
+}
+
 // handledAll marks every record handled: a built-in handler never fails one.
 func (d *delivery) handledAll() {
 	for i := range d.outcomes {

@@ -49,7 +49,11 @@ func (c *consumer) probeEndOffsets(ctx context.Context, every time.Duration) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, every)
-		ends, err := adm.ListEndOffsets(rctx, topics...)
+		list := adm.ListEndOffsets
+		if c.txn != nil {
+			list = adm.ListCommittedOffsets // the last stable offsets (routeStats.readCommitted)
+		}
+		ends, err := list(rctx, topics...)
 		cancel()
 		if err != nil {
 			continue

@@ -141,12 +141,13 @@ func (c *consumer) forget(cl *kgo.Client, parts map[string][]int32) {
 
 // settle marks what of d is final and holds back, per partition, the
 // records from the first one to retry on: it marks nothing of a partition
-// past a record that is not final. It returns how many records it marked.
+// past a record that is not final. It returns how many records it marked,
+// transaction markers (-exactly-once) not counted.
 func (c *consumer) settle(d *delivery, now time.Time) int {
 	if allFinal(d.outcomes) && !c.retries.any() {
 		c.cl.MarkCommitRecords(d.recs...)
 		c.marked = d.recs
-		return len(d.recs)
+		return userRecords(d.recs)
 	}
 	var final []*kgo.Record
 	stopped := map[topicPartition]*heldPartition{} // nil: pending (the node is stopping)
@@ -170,7 +171,7 @@ func (c *consumer) settle(d *delivery, now time.Time) int {
 	c.cl.MarkCommitRecords(final...)
 	c.marked = final
 	c.hold(stopped)
-	return len(final)
+	return userRecords(final)
 }
 
 // allFinal says whether every outcome is final.

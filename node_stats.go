@@ -75,6 +75,11 @@ type routeStats struct {
 	// inHand are the partitions of the batch the handler has now: how
 	// long that takes is -consuming-ttl's to judge, not a stall.
 	inHand []topicPartition
+	// readCommitted: the route reads committed records only
+	// (-exactly-once), so what waits for it ends at the last stable
+	// offset, not the high watermark: an upstream transaction still open
+	// is not records to handle, nor a stall.
+	readCommitted bool
 }
 
 // newRouteStats is a route's empty stats.
@@ -123,8 +128,12 @@ func (s *routeStats) fetched(fetches kgo.Fetches, now time.Time) {
 	}
 	var marks []partOffset
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if p.Err == nil && p.HighWatermark >= 0 {
-			marks = append(marks, partOffset{topicPartition{p.Topic, p.Partition}, p.HighWatermark})
+		end := p.HighWatermark
+		if s.readCommitted {
+			end = p.LastStableOffset
+		}
+		if p.Err == nil && end >= 0 {
+			marks = append(marks, partOffset{topicPartition{p.Topic, p.Partition}, end})
 		}
 	})
 	s.highWatermarks(marks, now)

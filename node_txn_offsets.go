@@ -97,7 +97,7 @@ func (c *consumer) abandon(d *delivery) {
 			parts[r.Topic] = append(ps, r.Partition)
 		}
 	}
-	c.log.Warn("transaction.aborted", "records", len(d.recs), "partitions", parts)
+	c.log.Warn("transaction.aborted", "records", userRecords(d.recs), "partitions", parts)
 	c.cl.SetOffsets(c.txn.starts.below(parts, c.cl.CommittedOffsets()))
 	c.forget(c.cl, parts)
 	c.marked = nil
