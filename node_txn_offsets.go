@@ -13,23 +13,34 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// offsetMap is offsets by topic and partition, in franz-go's shape.
+type offsetMap map[string]map[int32]kgo.EpochOffset
+
+// set puts eo as tp's offset.
+func (m offsetMap) set(tp topicPartition, eo kgo.EpochOffset) {
+	if m[tp.topic] == nil {
+		m[tp.topic] = map[int32]kgo.EpochOffset{}
+	}
+	m[tp.topic][tp.partition] = eo
+}
+
+// offsetOf is where r is, as an offset to commit or start from.
+func offsetOf(r *kgo.Record) kgo.EpochOffset {
+	return kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+}
+
 // nextOffsets is, per partition, one past the last of recs (in order).
-func nextOffsets(recs []*kgo.Record) map[string]map[int32]kgo.EpochOffset {
-	out := map[string]map[int32]kgo.EpochOffset{}
+func nextOffsets(recs []*kgo.Record) offsetMap {
+	out := offsetMap{}
 	for _, r := range recs {
-		ps := out[r.Topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			out[r.Topic] = ps
-		}
-		ps[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+		out.set(partitionOf(r), kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1})
 	}
 	return out
 }
 
 // rewriteTxnCommit makes req commit exactly offsets, keeping the topic ids
 // franz-go filled in.
-func rewriteTxnCommit(req *kmsg.TxnOffsetCommitRequest, offsets map[string]map[int32]kgo.EpochOffset) {
+func rewriteTxnCommit(req *kmsg.TxnOffsetCommitRequest, offsets offsetMap) {
 	ids := map[string][16]byte{}
 	for _, t := range req.Topics {
 		ids[t.Topic] = t.TopicID
@@ -52,23 +63,17 @@ func rewriteTxnCommit(req *kmsg.TxnOffsetCommitRequest, offsets map[string]map[i
 // committed, after End set them to everything polled: a held partition's
 // to its held record (its cursor follows; it is paused), a released
 // partition's to past its held records, which it is then resumed from.
-func (c *consumer) align(committed map[string]map[int32]kgo.EpochOffset, released map[string][]int32) {
-	want := map[string]map[int32]kgo.EpochOffset{}
-	put := func(tp topicPartition, eo kgo.EpochOffset) {
-		if want[tp.topic] == nil {
-			want[tp.topic] = map[int32]kgo.EpochOffset{}
-		}
-		want[tp.topic][tp.partition] = eo
-	}
+func (c *consumer) align(committed offsetMap, released map[string][]int32) {
+	want := offsetMap{}
 	for topic, ps := range released {
 		for _, p := range ps {
 			if eo, ok := committed[topic][p]; ok {
-				put(topicPartition{topic, p}, eo)
+				want.set(topicPartition{topic, p}, eo)
 			}
 		}
 	}
 	for tp, first := range c.retries.firstHeld() {
-		put(tp, kgo.EpochOffset{Epoch: first.LeaderEpoch, Offset: first.Offset})
+		want.set(tp, offsetOf(first))
 	}
 	have := c.cl.CommittedOffsets()
 	for topic, ps := range want {

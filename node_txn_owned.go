@@ -47,17 +47,7 @@ func (c *consumer) commitStarts(recs []*kgo.Record) {
 	if len(fresh) == 0 {
 		return
 	}
-	have := c.cl.CommittedOffsets()
-	commit := map[string]map[int32]kgo.EpochOffset{}
-	for tp, start := range fresh {
-		if done, ok := have[tp.topic][tp.partition]; ok && done.Offset >= start.Offset {
-			continue
-		}
-		if commit[tp.topic] == nil {
-			commit[tp.topic] = map[int32]kgo.EpochOffset{}
-		}
-		commit[tp.topic][tp.partition] = start
-	}
+	commit := c.txn.starts.below(fresh, c.cl.CommittedOffsets())
 	if len(commit) == 0 {
 		return
 	}
@@ -98,28 +88,35 @@ type pollStarts struct {
 }
 
 // note keeps the first record of each partition in recs not seen yet, and
-// returns those new starts.
-func (s *pollStarts) note(recs []*kgo.Record) map[topicPartition]kgo.EpochOffset {
+// returns those partitions. A poll's records come a partition at a time,
+// so only a record of another partition than the one before is looked up.
+func (s *pollStarts) note(recs []*kgo.Record) map[string][]int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.at == nil {
 		s.at = map[topicPartition]kgo.EpochOffset{}
 	}
-	var fresh map[topicPartition]kgo.EpochOffset
-	for _, r := range recs {
-		if _, ok := s.at[partitionOf(r)]; !ok {
+	var fresh map[string][]int32
+	var prev topicPartition
+	for i, r := range recs {
+		tp := partitionOf(r)
+		if i > 0 && tp == prev {
+			continue
+		}
+		prev = tp
+		if _, ok := s.at[tp]; !ok {
 			if fresh == nil {
-				fresh = map[topicPartition]kgo.EpochOffset{}
+				fresh = map[string][]int32{}
 			}
-			s.at[partitionOf(r)] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-			fresh[partitionOf(r)] = s.at[partitionOf(r)]
+			s.at[tp] = offsetOf(r)
+			fresh[tp.topic] = append(fresh[tp.topic], tp.partition)
 		}
 	}
 	return fresh
 }
 
 // unowned is every partition with a start that is not in owned.
-func (s *pollStarts) unowned(owned map[string]map[int32]kgo.EpochOffset) map[string][]int32 {
+func (s *pollStarts) unowned(owned offsetMap) map[string][]int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string][]int32{}
@@ -144,18 +141,16 @@ func (s *pollStarts) drop(parts map[string][]int32) {
 
 // below is, for each of parts whose committed offset in have lies below
 // where the consumer began it, that start.
-func (s *pollStarts) below(parts map[string][]int32, have map[string]map[int32]kgo.EpochOffset) map[string]map[int32]kgo.EpochOffset {
+func (s *pollStarts) below(parts map[string][]int32, have offsetMap) offsetMap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]map[int32]kgo.EpochOffset{}
+	out := offsetMap{}
 	for topic, ps := range parts {
 		for _, p := range ps {
-			start, ok := s.at[topicPartition{topic, p}]
+			tp := topicPartition{topic, p}
+			start, ok := s.at[tp]
 			if c, known := have[topic][p]; ok && (!known || c.Offset < start.Offset) {
-				if out[topic] == nil {
-					out[topic] = map[int32]kgo.EpochOffset{}
-				}
-				out[topic][p] = start
+				out.set(tp, start)
 			}
 		}
 	}
